@@ -1,0 +1,5 @@
+"""boundedkde."""
+
+__all__ = ["__version__"]
+
+__version__ = "0.1.0"
