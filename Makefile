@@ -21,8 +21,9 @@ EXTRAS_boundedkde := test,plot,cli,dask
 EXTRAS_prunekit := test,cli,gguf,demo
 EXTRAS_musicrl := test,audio
 
-.PHONY: demo test install lint typecheck pytest test-slow bench clean \
-        $(addprefix demo-,$(PACKAGES)) $(addprefix test-,$(PACKAGES)) $(addprefix bench-,$(PACKAGES))
+# The per-package targets (demo-%, test-%, bench-%) are pattern rules: make skips pattern
+# rules for .PHONY targets, so they are not listed here (no files of those names exist).
+.PHONY: demo test install lint typecheck pytest test-slow bench clean
 
 $(VENV)/.base:
 	$(PYTHON) -m venv $(VENV)

@@ -1,0 +1,358 @@
+"""2-D bounded densities: speed and accuracy of boundedkde.multivariate against peers.
+
+Run from packages/boundedkde with the benchmark environment (peers installed):
+
+    nice -n 10 ../../.venv-bench/bin/python benchmarks/bench_multivariate.py
+
+Speed (one run, same process): n = 10**6 points of Exponential(1) x Normal(0, 1), a lower
+bound on axis 0 only, 256 x 256 grid.  The bare floor is multilinear binning with
+``np.bincount`` plus one FFT convolution with a fixed separable Gaussian, in plain numpy.
+Peers: ArviZ ``kde(..., bound_correction=True)`` on the pair (its 2-D KDE ignores bounds),
+KDEpy ``FFTKDE`` (2-D, no bounds), GetDist ``get2DDensity`` with the lower range.  Best of
+``--repeats`` wall times.
+
+Accuracy: mean integrated squared error over ``--reps`` seeded replications for
+n = 2000 and 20000 on (a) Exponential(1) x Uniform(0, 1), (b) Beta(2, 5) x Beta(5, 2),
+(c) a bivariate log-normal (log-scale means 0, sds 0.5, correlation 0.6) on the positive
+quadrant; ISE by the midpoint rule on a 300 x 300 grid over the region holding all but
+<1e-4 of the true mass.  GetDist gets the same bounds (``ranges``) and its defaults
+(linear boundary kernel, multiplicative bias correction, automatic 2-D bandwidth).
+
+The script writes a Markdown table between the ``<!-- bench:start -->`` and
+``<!-- bench:end -->`` markers of docs/boundedkde/multivariate.md (atomically) and the raw
+numbers to JSON.  It is not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import stats
+from scipy.interpolate import RegularGridInterpolator
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _benchutil as bu
+from boundedkde.multivariate import fit_nd
+
+ROOT = Path(__file__).resolve().parents[3]
+DOC = ROOT / "docs" / "boundedkde" / "multivariate.md"
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+Sampler = Callable[[np.random.Generator, int], np.ndarray]
+Density = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+LN_SIG = np.array([0.5, 0.5])
+LN_RHO = 0.6
+LN_COV = np.array(
+    [
+        [LN_SIG[0] ** 2, LN_RHO * LN_SIG[0] * LN_SIG[1]],
+        [LN_RHO * LN_SIG[0] * LN_SIG[1], LN_SIG[1] ** 2],
+    ]
+)
+
+
+def _ln_sample(rng: np.random.Generator, n: int) -> np.ndarray:
+    return np.exp(rng.multivariate_normal([0.0, 0.0], LN_COV, size=n))
+
+
+def _ln_pdf(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    out = np.zeros_like(x)
+    ok = (x > 0) & (y > 0)
+    lz = np.stack([np.log(x[ok]), np.log(y[ok])], axis=-1)
+    out[ok] = stats.multivariate_normal([0.0, 0.0], LN_COV).pdf(lz) / (x[ok] * y[ok])
+    return out
+
+
+# name -> (sampler, true pdf, bounds, integration box)
+CASES: dict[
+    str,
+    tuple[
+        Sampler,
+        Density,
+        list[tuple[float | None, float | None]],
+        tuple[tuple[float, float], tuple[float, float]],
+    ],
+] = {
+    "expo x unif": (
+        lambda r, n: np.column_stack([r.exponential(size=n), r.uniform(size=n)]),
+        lambda x, y: np.exp(-x) * ((y >= 0) & (y <= 1)),
+        [(0.0, None), (0.0, 1.0)],
+        ((0.0, 10.0), (0.0, 1.0)),
+    ),
+    "beta(2,5) x beta(5,2)": (
+        lambda r, n: np.column_stack([r.beta(2, 5, size=n), r.beta(5, 2, size=n)]),
+        lambda x, y: stats.beta(2, 5).pdf(x) * stats.beta(5, 2).pdf(y),
+        [(0.0, 1.0), (0.0, 1.0)],
+        ((0.0, 1.0), (0.0, 1.0)),
+    ),
+    "log-normal rho=0.6": (
+        _ln_sample,
+        _ln_pdf,
+        [(0.0, None), (0.0, None)],
+        ((0.0, 8.0), (0.0, 8.0)),
+    ),
+}
+
+OURS: dict[str, dict[str, Any]] = {
+    "boundedkde auto/isj (default)": {"method": "auto", "bandwidth": "isj"},
+    "boundedkde linear/isj": {"method": "linear", "bandwidth": "isj"},
+    "boundedkde reflect/isj": {"method": "reflect", "bandwidth": "isj"},
+}
+
+
+def _eval_grid(
+    box: tuple[tuple[float, float], tuple[float, float]], m: int = 300
+) -> tuple[np.ndarray, np.ndarray, float]:
+    (a, b), (c, d) = box
+    xs = a + (np.arange(m) + 0.5) * (b - a) / m
+    ys = c + (np.arange(m) + 0.5) * (d - c) / m
+    X, Y = np.meshgrid(xs, ys, indexing="ij")
+    return X, Y, (b - a) * (d - c) / m**2
+
+
+def getdist_density(
+    x: np.ndarray, bounds: list[tuple[float | None, float | None]]
+) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    from getdist import MCSamples
+
+    ranges = {f"p{i}": [lo, hi] for i, (lo, hi) in enumerate(bounds)}
+    with bu.quiet():
+        s = MCSamples(samples=x, names=["p0", "p1"], ranges=ranges)
+        d2 = s.get2DDensity("p0", "p1", normalized=True)
+    interp = RegularGridInterpolator((d2.y, d2.x), d2.P, bounds_error=False, fill_value=0.0)
+
+    def f(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+        return interp(np.stack([Y.ravel(), X.ravel()], axis=1)).reshape(X.shape)
+
+    return f
+
+
+def accuracy(reps: int, sizes: list[int]) -> list[dict[str, Any]]:
+    rows = []
+    for case, (sampler, truth, bounds, box) in CASES.items():
+        X, Y, cell = _eval_grid(box)
+        ftrue = truth(X, Y)
+        pts = np.stack([X.ravel(), Y.ravel()], axis=1)
+        for n in sizes:
+            ise: dict[str, list[float]] = {k: [] for k in [*OURS, "GetDist"]}
+            for rep in range(reps):
+                rng = np.random.default_rng(1000 * rep + n)
+                x = sampler(rng, n)
+                for name, kw in OURS.items():
+                    fit = fit_nd(x, None, bounds, kw["method"], kw["bandwidth"])
+                    est = fit.pdf(pts).reshape(X.shape)
+                    ise[name].append(float(((est - ftrue) ** 2).sum() * cell))
+                try:
+                    est = getdist_density(x, bounds)(X, Y)
+                    ise["GetDist"].append(float(((est - ftrue) ** 2).sum() * cell))
+                except ImportError:
+                    pass
+            row = {"case": case, "n": n, "reps": reps}
+            for k, v in ise.items():
+                row[k] = float(np.mean(v)) if v else None
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    return rows
+
+
+# ------------------------------------------------------------------------------- speed
+
+
+def floor_kde(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, m: int, sd_nodes: float) -> np.ndarray:
+    """Bare floor: bilinear binning (np.bincount) + one separable Gaussian FFT convolution.
+
+    As lean as plain numpy allows, so the ratio is honest: column-contiguous input, four
+    bincounts on one index (sums of 1, t0, t1, t0*t1; the corner weights follow by
+    inclusion-exclusion), real FFTs, a fixed kernel (no bandwidth selection, no bounds).
+    """
+    c0 = np.ascontiguousarray(x[:, 0])
+    c1 = np.ascontiguousarray(x[:, 1])
+    t0 = (c0 - lo[0]) * ((m - 1) / (hi[0] - lo[0]))
+    t1 = (c1 - lo[1]) * ((m - 1) / (hi[1] - lo[1]))
+    i0 = np.minimum(t0.astype(np.intp), m - 2)
+    i1 = np.minimum(t1.astype(np.intp), m - 2)
+    t0 -= i0
+    t1 -= i1
+    base = i0 * m + i1
+    size = m * m
+    s1 = np.bincount(base, minlength=size).astype(float)
+    sa = np.bincount(base, t0, size)
+    sb = np.bincount(base, t1, size)
+    sab = np.bincount(base, t0 * t1, size)
+    c = s1 - sa - sb + sab
+    c[m:] += (sa - sab)[:-m]
+    c[1:] += (sb - sab)[:-1]
+    c[m + 1 :] += sab[: -(m + 1)]
+    c = c.reshape(m, m)
+    half = int(np.ceil(4 * sd_nodes))
+    k1 = np.exp(-0.5 * (np.arange(-half, half + 1) / sd_nodes) ** 2)
+    k1 /= k1.sum()
+    L = m + 2 * half
+    f_last = np.fft.rfft(k1, L)
+    f_first = np.fft.fft(k1, L)
+    fc = np.fft.rfft2(c, (L, L))
+    out = np.fft.irfft2(fc * f_first[:, None] * f_last[None, :], (L, L))
+    return out[half : half + m, half : half + m]
+
+
+def speed(n: int, repeats: int) -> list[dict[str, Any]]:
+    rng = np.random.default_rng(42)
+    x = np.column_stack([rng.exponential(size=n), rng.normal(size=n)])
+    bounds = [(0.0, None), (None, None)]
+    lo = np.array([0.0, x[:, 1].min()])
+    hi = x.max(axis=0)
+    entries: dict[str, Callable[[], Any]] = {
+        "floor (bincount + separable FFT, numpy)": lambda: floor_kde(x, lo, hi, 256, 3.0),
+        "boundedkde auto/isj (default)": lambda: fit_nd(x, None, bounds, "auto", "isj").grid(),
+        "boundedkde linear/scott": lambda: fit_nd(x, None, bounds, "linear", "scott").grid(),
+        "boundedkde reflect/scott": lambda: fit_nd(x, None, bounds, "reflect", "scott").grid(),
+    }
+    try:
+        import arviz as az
+
+        entries["ArviZ kde 2-D (no bounds)"] = lambda: az.kde(x[:, 0], values2=x[:, 1])
+    except ImportError:
+        pass
+    try:
+        from KDEpy import FFTKDE
+
+        entries["KDEpy FFTKDE 2-D (no bounds)"] = lambda: FFTKDE(bw=0.1).fit(x).evaluate(256)
+    except ImportError:
+        pass
+    try:
+        from getdist import MCSamples
+
+        def gd() -> Any:
+            with bu.quiet():
+                s = MCSamples(samples=x, names=["p0", "p1"], ranges={"p0": [0.0, None]})
+                return s.get2DDensity("p0", "p1", normalized=True)
+
+        entries["GetDist get2DDensity (lower bound)"] = gd
+    except ImportError:
+        pass
+    rows = []
+    for name, fn in entries.items():
+        best = np.inf
+        with bu.quiet():
+            for _ in range(repeats):
+                t = time.perf_counter()
+                fn()
+                best = min(best, time.perf_counter() - t)
+        rows.append({"entry": name, "seconds": best})
+        print(json.dumps(rows[-1]), flush=True)
+    floor = rows[0]["seconds"]
+    for r in rows:
+        r["x floor"] = r["seconds"] / floor
+    return rows
+
+
+def render(acc: list[dict[str, Any]], spd: list[dict[str, Any]], meta: dict[str, Any]) -> str:
+    out = [
+        START,
+        "",
+        f"Measured {meta['when']} on {meta['machine']}; command: `{meta['command']}`.",
+        "",
+    ]
+    if spd:
+        out += [
+            f"**Speed**, n = {meta['n_speed']:,}, Exponential(1) x Normal(0,1), lower bound on axis 0, 256 x 256 grid, best of {meta['repeats']}:",
+            "",
+            "| entry | seconds | x floor |",
+            "|---|---:|---:|",
+        ]
+        out += [f"| {r['entry']} | {r['seconds']:.3f} | {r['x floor']:.2f} |" for r in spd]
+        out.append("")
+    if acc:
+        names = [k for k in acc[0] if k not in ("case", "n", "reps")]
+        out += [
+            f"**Accuracy**, MISE x 1e3 over {acc[0]['reps']} seeded replications (lower is better); last column: default / GetDist:",
+            "",
+            "| case | n | " + " | ".join(names) + " | default / GetDist |",
+            "|---|---:|" + "---:|" * (len(names) + 1),
+        ]
+        for r in acc:
+            vals = " | ".join("n/a" if r[k] is None else f"{1e3 * r[k]:.4g}" for k in names)
+            d, gdv = r["boundedkde auto/isj (default)"], r.get("GetDist")
+            ratio = "n/a" if not gdv else f"{d / gdv:.2f}"
+            out.append(f"| {r['case']} | {r['n']} | {vals} | {ratio} |")
+        out.append("")
+    out.append(END)
+    return "\n".join(out)
+
+
+def write_doc(block: str, doc: Path) -> None:
+    text = doc.read_text() if doc.exists() else f"# Multivariate\n\n{START}\n{END}\n"
+    if START in text and END in text:
+        a, b = text.index(START), text.index(END) + len(END)
+        text = text[:a] + block + text[b:]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    bu.atomic_write_text(doc, text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--reps", type=int, default=20)
+    p.add_argument("--sizes", type=int, nargs="+", default=[2000, 20000])
+    p.add_argument("--n-speed", type=int, default=1_000_000)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--skip-speed", action="store_true")
+    p.add_argument("--skip-accuracy", action="store_true")
+    p.add_argument("--doc", type=Path, default=DOC)
+    p.add_argument(
+        "--json", type=Path, default=ROOT / "out" / "bench" / "boundedkde" / "multivariate.json"
+    )
+    p.add_argument(
+        "--from-json",
+        type=Path,
+        nargs="+",
+        help="render the table from earlier runs' JSON files instead of measuring",
+    )
+    a = p.parse_args(argv)
+    if a.from_json:
+        spd, acc = [], []
+        metas = []
+        for f in a.from_json:
+            got = json.loads(f.read_text())
+            spd += got["speed"]
+            acc += got["accuracy"]
+            metas.append(got["meta"])
+        meta = dict(metas[0])
+        meta["command"] = " and ".join(m["command"] for m in metas)
+        meta["when"] = ", ".join(m["when"] for m in metas)
+        for m in metas:
+            if m.get("speed_run"):
+                meta["n_speed"], meta["repeats"] = m["n_speed"], m["repeats"]
+        write_doc(render(acc, spd, meta), a.doc)
+        return 0
+    spd = [] if a.skip_speed else speed(a.n_speed, a.repeats)
+    acc = [] if a.skip_accuracy else accuracy(a.reps, a.sizes)
+    info = bu.machine_info()
+    meta = {
+        "when": bu.utc_now(),
+        "machine": f"{info.get('cpu_model', 'unknown CPU')} ({info.get('usable_cpus')} usable CPUs, "
+        f"load average {info.get('load_average_1_5_15')})",
+        "command": "python benchmarks/bench_multivariate.py "
+        + " ".join(argv if argv is not None else sys.argv[1:]),
+        "n_speed": a.n_speed,
+        "repeats": a.repeats,
+        "speed_run": bool(spd),
+        "versions": {
+            k: bu.dist_version(k) for k in ("numpy", "scipy", "KDEpy", "arviz", "getdist")
+        },
+    }
+    a.json.parent.mkdir(parents=True, exist_ok=True)
+    bu.atomic_write_json(a.json, {"meta": meta, "speed": spd, "accuracy": acc})
+    write_doc(render(acc, spd, meta), a.doc)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

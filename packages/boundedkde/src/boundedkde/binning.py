@@ -1,0 +1,104 @@
+"""Weighted linear binning onto an equidistant grid.
+
+Linear binning (Jones and Lotwick 1983; Wand and Jones 1995, Appendix D) splits each
+observation between its two neighbouring grid nodes in proportion to its distance from
+them, so that the binned mass and its first moment equal those of the data exactly.
+It is a sum over observations, hence *additive*: the counts of a data set are the sum
+of the counts of any split of it, which is what lets binned estimates be assembled
+from chunks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+__all__ = ["grid_nodes", "linear_binning"]
+
+FloatArray = NDArray[np.float64]
+
+
+def grid_nodes(lo: float, hi: float, n: int) -> FloatArray:
+    """Nodes ``lo + i * (hi - lo) / (n - 1)`` for ``i = 0 .. n-1`` of a binning grid.
+
+    Parameters
+    ----------
+    lo, hi : float
+        First and last node.
+    n : int
+        Number of nodes (at least 2).
+
+    Returns
+    -------
+    numpy.ndarray
+        The ``n`` nodes; the first is exactly ``lo`` and the last exactly ``hi``.
+
+    Examples
+    --------
+    >>> grid_nodes(0.0, 1.0, 5).tolist()
+    [0.0, 0.25, 0.5, 0.75, 1.0]
+    """
+    nodes = lo + (hi - lo) * (np.arange(n, dtype=float) / (n - 1))
+    nodes[-1] = hi
+    return nodes
+
+
+def linear_binning(
+    x: ArrayLike, weights: ArrayLike | None, lo: float, hi: float, n: int
+) -> FloatArray:
+    """Weighted linear binning of ``x`` onto ``n`` equidistant nodes from ``lo`` to ``hi``.
+
+    An observation at :math:`x = lo + (i + t)\\,\\Delta` with :math:`0 \\le t < 1` and
+    :math:`\\Delta = (hi - lo)/(n - 1)` adds :math:`w(1 - t)` to node ``i`` and
+    :math:`w t` to node ``i + 1``.
+
+    Parameters
+    ----------
+    x : array_like, shape (m,)
+        Observations. They must lie in ``[lo, hi]`` (the caller checks this; the
+        function itself does no validation pass, for speed).
+    weights : array_like of shape (m,), or None
+        Non-negative weights; ``None`` means unit weights.
+    lo, hi : float
+        First and last grid node, ``lo < hi``.
+    n : int
+        Number of nodes, at least 2.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n,)
+        Binned weights; they sum to ``sum(weights)`` (or ``m``) up to rounding.
+
+    Notes
+    -----
+    The work is a few vectorised passes over ``x`` and two ``numpy.bincount`` calls;
+    the lower-node share is obtained as ``bincount(i) - bincount(i, t)`` so that
+    :math:`1 - t` is never materialised. The result is additive over splits of the data:
+    ``linear_binning(concat(a, b)) == linear_binning(a) + linear_binning(b)`` up to
+    floating-point rounding.
+
+    Examples
+    --------
+    >>> linear_binning([0.25], None, 0.0, 1.0, 2).tolist()
+    [0.75, 0.25]
+    """
+    xa = np.asarray(x, dtype=float).reshape(-1)
+    scale = (n - 1) / (hi - lo)
+    t = np.subtract(xa, lo)
+    t *= scale
+    # x in [lo, hi] gives t in [0, n - 1] up to one rounding step; no clipping pass is
+    # needed because the index is clamped below and a fraction of 1 + 1e-16 is harmless.
+    idx = t.astype(np.intp)
+    np.minimum(idx, n - 2, out=idx)
+    t -= idx  # now the fractional position within the cell, in [0, 1]
+    out = np.zeros(n, dtype=float)
+    if weights is None:
+        base = np.bincount(idx, minlength=n - 1).astype(float)
+    else:
+        w = np.asarray(weights, dtype=float).reshape(-1)
+        base = np.bincount(idx, weights=w, minlength=n - 1)
+        t *= w
+    upper = np.bincount(idx, weights=t, minlength=n - 1)
+    out[: n - 1] = base - upper
+    out[1:] += upper
+    return out

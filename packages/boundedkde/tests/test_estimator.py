@@ -1,0 +1,308 @@
+"""Properties of the fitted estimate, for every method and bound shape.
+
+Tolerances: the fitted density is piecewise linear on its grid, so the trapezoid rule on
+that grid is its exact integral (1 up to float rounding, asserted to 1e-9, stricter than
+the 1e-6 the issue asks for).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from boundedkde import METHODS, BoundedKDE, bounded_kde
+from boundedkde.kernels import KERNELS
+from scipy import stats
+from strategies import BOUND_SHAPES
+
+
+def _data(bounds: tuple[float | None, float | None], n: int = 400, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    lo, hi = bounds
+    if lo is not None and hi is not None:
+        return rng.beta(2.0, 3.0, size=n) * (hi - lo) + lo
+    if lo is not None:
+        return lo + rng.gamma(2.0, size=n)
+    if hi is not None:
+        return hi - rng.gamma(2.0, size=n)
+    return rng.normal(size=n)
+
+
+def _methods_for(bounds: tuple[float | None, float | None]) -> list[str]:
+    names = ["auto", *sorted(METHODS)]
+    if bounds == (None, None):
+        # the transform methods need a finite bound (tested in test_validation)
+        names = [m for m in names if not m.startswith("transform")]
+    return names
+
+
+def _fine_integral(kde: BoundedKDE) -> float:
+    """Trapezoid integral of pdf on a dense grid, geometric towards finite bounds.
+
+    Independent of the estimator's own grid; resolves the steep transformed densities
+    next to a bound (error well below the 1e-4 asserted).
+    """
+    pts, _ = kde.grid(64)
+    lo, hi = kde.bounds_
+    a = lo if lo is not None else float(pts[0]) - 1.0
+    b = hi if hi is not None else float(pts[-1]) + 1.0
+    width = b - a
+    parts = [np.linspace(a, b, 200_001)]
+    if lo is not None:
+        parts.append(a + np.geomspace(1e-14 * width, width, 100_000))
+    if hi is not None:
+        parts.append(b - np.geomspace(1e-14 * width, width, 100_000))
+    grid = np.unique(np.concatenate(parts))
+    return float(np.trapezoid(kde.pdf(grid), grid))
+
+
+@pytest.mark.parametrize("bounds", BOUND_SHAPES)
+def test_every_method_integrates_to_one_inside_and_is_zero_outside(
+    bounds: tuple[float | None, float | None],
+) -> None:
+    x = _data(bounds)
+    lo, hi = bounds
+    for method in _methods_for(bounds):
+        kde = BoundedKDE(bounds=bounds, method=method, grid_size=512).fit(x)
+        pts, dens = kde.grid()
+        assert (dens >= 0).all()
+        if not kde.method_.startswith("transform"):
+            assert np.trapezoid(dens, pts) == pytest.approx(1.0, abs=1e-9), method
+        else:
+            assert _fine_integral(kde) == pytest.approx(1.0, abs=1e-4), method
+        if lo is not None:
+            assert pts[0] == lo
+            outside = lo - np.array([1e-9, 0.5, 10.0])
+            assert (kde.pdf(outside) == 0.0).all(), method
+            assert kde.cdf(lo) == 0.0
+        if hi is not None:
+            assert pts[-1] == hi
+            outside = hi + np.array([1e-9, 0.5, 10.0])
+            assert (kde.pdf(outside) == 0.0).all(), method
+            assert kde.cdf(hi) == 1.0
+        assert (kde.pdf(np.array([-np.inf, np.inf])) == 0.0).all()
+
+
+@pytest.mark.parametrize("bounds", BOUND_SHAPES)
+def test_cdf_is_monotone_integral_of_pdf_and_ppf_inverts_it(
+    bounds: tuple[float | None, float | None],
+) -> None:
+    x = _data(bounds, seed=1)
+    for method in ("auto", "linear", "transform") if bounds != (None, None) else ("auto",):
+        kde = BoundedKDE(bounds=bounds, method=method, grid_size=1024).fit(x)
+        pts, _ = kde.grid(400)
+        c = kde.cdf(pts)
+        assert (np.diff(c) >= -1e-15).all()
+        # cdf(b) - cdf(a) equals the quadrature of pdf on [a, b]
+        a, b = float(np.quantile(x, 0.2)), float(np.quantile(x, 0.7))
+        fine = np.linspace(a, b, 400_001)
+        num = float(np.trapezoid(kde.pdf(fine), fine))
+        assert float(kde.cdf(b) - kde.cdf(a)) == pytest.approx(num, abs=1e-6)
+        q = np.linspace(0.001, 0.999, 57)
+        np.testing.assert_allclose(kde.cdf(kde.ppf(q)), q, atol=1e-9)
+        assert kde.cdf(-np.inf) == 0.0
+        assert kde.cdf(np.inf) == 1.0
+
+
+@pytest.mark.parametrize("bounds", [(0.0, None), (0.0, 1.0), (None, 1.0)])
+@pytest.mark.parametrize("method", ["linear-mbc", "reflect", "transform", "transform-mbc"])
+def test_samples_pass_ks_against_own_cdf(
+    bounds: tuple[float | None, float | None], method: str
+) -> None:
+    kde = BoundedKDE(bounds=bounds, method=method, grid_size=2048).fit(_data(bounds, seed=2))
+    s = kde.sample(4000, random_state=11)
+    lo, hi = bounds
+    if lo is not None:
+        assert s.min() >= lo
+    if hi is not None:
+        assert s.max() <= hi
+    # Fixed seed; the test would fail at the 1e-3 level with a wrong sampler (e.g. the
+    # unbounded kernel mixture cut at the bounds).
+    assert stats.kstest(s, kde.cdf).pvalue > 1e-3
+
+
+def test_sampling_is_reproducible_and_sized() -> None:
+    kde = bounded_kde(_data((0.0, None)), bounds=(0.0, None))
+    np.testing.assert_array_equal(kde.sample(7, random_state=3), kde.sample(7, random_state=3))
+    assert kde.sample(0).shape == (0,)
+
+
+def _direct_sum(x: np.ndarray, pts: np.ndarray, h: float, mirror: float | None) -> np.ndarray:
+    u = (pts[:, None] - x[None, :]) / h
+    f = np.exp(-0.5 * u * u).sum(axis=1)
+    if mirror is not None:
+        v = (pts[:, None] - (2 * mirror - x[None, :])) / h
+        f += np.exp(-0.5 * v * v).sum(axis=1)
+    return f / (x.size * h * math.sqrt(2 * math.pi))
+
+
+@pytest.mark.parametrize(("bounds", "method"), [((None, None), "none"), ((0.0, None), "reflect")])
+def test_binned_matches_direct_sum_within_stated_tolerance(
+    bounds: tuple[float | None, float | None], method: str
+) -> None:
+    x = _data(bounds, n=300, seed=4)
+    if bounds[0] is not None:
+        x = np.concatenate([x, [0.0, 0.0]])  # data on the bound reflect onto themselves
+    h = 0.15
+    for grid_size in (256, 2048):
+        kde = BoundedKDE(bounds=bounds, method=method, bandwidth=h, grid_size=grid_size).fit(x)
+        pts = np.linspace(0.0, float(x.max()), 333)
+        dx = kde._density.spacing
+        exact = _direct_sum(x, pts, h, bounds[0])
+        # Linear binning and linear interpolation each err by at most dx^2/8 max|f''|, and
+        # |f''| <= max|K_h''| = phi(0)/h^3 (guide, "Tolerances"), plus the renormalisation
+        # of the small mass the discrete kernel misses.
+        tol = dx * dx / 4 * (1 / math.sqrt(2 * math.pi)) / h**3 + 1e-9
+        assert np.max(np.abs(kde.pdf(pts) - exact)) <= tol, grid_size
+
+
+def test_unbounded_gaussian_agrees_with_scipy_at_same_bandwidth() -> None:
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=500)
+    w = rng.uniform(0.5, 2.0, size=500)
+    ref = stats.gaussian_kde(x, bw_method=0.3, weights=w)
+    # scipy's kernel covariance is factor^2 times the weighted data covariance, so our
+    # bandwidth (the kernel standard deviation) is sqrt(covariance).
+    h = float(np.sqrt(ref.covariance[0, 0]))
+    kde = BoundedKDE(bandwidth=h).fit(x, weights=w)
+    assert kde.method_ == "none"
+    pts = np.linspace(-3, 3, 101)
+    np.testing.assert_allclose(kde.pdf(pts), ref(pts), atol=2e-5)
+
+
+def test_integer_weights_equal_repeated_data_at_fixed_bandwidth() -> None:
+    rng = np.random.default_rng(6)
+    x = rng.uniform(size=80)
+    w = rng.integers(1, 4, size=80)
+    for method in ("linear-mbc", "reflect", "transform", "transform-mbc", "renorm"):
+        a = BoundedKDE(bounds=(0, 1), method=method, bandwidth=0.1).fit(x, weights=w)
+        b = BoundedKDE(bounds=(0, 1), method=method, bandwidth=0.1).fit(np.repeat(x, w))
+        pts = np.linspace(0.01, 0.99, 50)
+        np.testing.assert_allclose(a.pdf(pts), b.pdf(pts), rtol=1e-9, atol=1e-12)
+
+
+def test_zero_weights_remove_points() -> None:
+    rng = np.random.default_rng(7)
+    x = rng.exponential(size=200)
+    w = np.ones(200)
+    w[:50] = 0.0
+    a = BoundedKDE(bounds=(0, None), bandwidth=0.2, method="linear").fit(x, weights=w)
+    b = BoundedKDE(bounds=(0, None), bandwidth=0.2, method="linear").fit(x[50:])
+    pts = np.linspace(0, 3, 40)
+    # the grids differ only through the data range of the dropped points
+    np.testing.assert_allclose(a.pdf(pts), b.pdf(pts), rtol=2e-3, atol=1e-4)
+    assert a.n_eff_ == pytest.approx(150.0)
+
+
+def test_kish_effective_sample_size() -> None:
+    x = np.linspace(0.1, 0.9, 4)
+    kde = BoundedKDE(bounds=(0, 1), bandwidth=0.2).fit(x, weights=[1.0, 1.0, 1.0, 3.0])
+    assert kde.n_eff_ == pytest.approx(36.0 / 12.0)  # (sum w)^2 / sum w^2 = 6^2 / 12
+
+
+def test_reflection_with_two_bounds_matches_image_sum() -> None:
+    # Hand-made oracle: reflection on [0, 1] with every image to order 3.
+    x = np.array([0.05, 0.3, 0.95])
+    h = 0.4
+    kde = BoundedKDE(bounds=(0, 1), method="reflect", bandwidth=h, grid_size=4001).fit(x)
+    pts = np.linspace(0, 1, 21)
+    images = [s * x + 2 * m for m in range(-3, 4) for s in (1, -1)]
+    allx = np.concatenate(images)
+    exact = stats.norm.pdf((pts[:, None] - allx[None, :]) / h).sum(axis=1) / (x.size * h)
+    np.testing.assert_allclose(kde.pdf(pts), exact, rtol=2e-5)
+
+
+@pytest.mark.parametrize("kernel", sorted(KERNELS))
+def test_linear_methods_reproduce_uniform_and_linear_densities(kernel: str) -> None:
+    # Binned counts of the exact uniform density on [0, 1]: renormalisation and the
+    # linear boundary kernel are exact for constants (Jones 1993), so the estimate equals
+    # the truth everywhere, bounds included.
+    from boundedkde.boundary import linear, linear_mbc, renorm
+
+    k = KERNELS[kernel]
+    nodes = np.linspace(0, 1, 401)
+    dx = nodes[1]
+    trap = np.full(401, dx)
+    trap[[0, -1]] /= 2
+    flat = trap * 1.0
+    tri = trap * 2 * nodes
+    for fn in (renorm, linear, linear_mbc):
+        np.testing.assert_allclose(fn(flat, dx, 0.1, k, (True, True)), 1.0, atol=1e-6)
+    # Jones-Foster's non-negative form equals the plain estimate beyond the kernel's
+    # reach from the bounds, so there the triangle is reproduced exactly.
+    h = 0.02
+    inner = (nodes > k.cutoff * h + 1e-9) & (nodes < 1 - k.cutoff * h - 1e-9)
+    est = linear(tri, dx, h, k, (True, True))
+    assert (est >= 0).all()
+    np.testing.assert_allclose(est[inner], 2 * nodes[inner], atol=1e-6)
+
+
+def test_auto_picks_transform_for_a_pole_and_linear_mbc_otherwise() -> None:
+    rng = np.random.default_rng(8)
+    pole = rng.uniform(size=2000) ** 2  # density 1 / (2 sqrt x) on (0, 1]
+    kde = BoundedKDE(bounds=(0, 1)).fit(pole)
+    assert kde.method_ == "transform-mbc"
+    assert kde.transform_ == "logit"
+    assert kde.pole_tests_[0] is not None
+    assert kde.pole_tests_[0].pole
+    assert kde.pdf(1e-4) > 20  # true value 50
+    regular = rng.exponential(size=2000)
+    assert BoundedKDE(bounds=(0, None)).fit(regular).method_ == "linear-mbc"
+    upper_pole = 1 - pole
+    kde_u = BoundedKDE(bounds=(None, 1)).fit(upper_pole)
+    assert kde_u.method_ == "transform-mbc"
+    assert kde_u.transform_ == "log"
+
+
+def test_auto_does_not_transform_when_data_sit_on_the_bound() -> None:
+    x = np.concatenate([np.zeros(30), np.random.default_rng(9).uniform(size=500) ** 2])
+    kde = BoundedKDE(bounds=(0, 1)).fit(x)
+    assert kde.method_ == "linear-mbc"
+
+
+@pytest.mark.parametrize("bandwidth", ["isj", "silverman", "scott"])
+def test_named_bandwidths_are_close_to_reference_on_normal_data(bandwidth: str) -> None:
+    # For N(0, 1) data the AMISE-optimal Gaussian bandwidth is 1.059 n^(-1/5) (Scott 1992);
+    # every rule should land within 25% of it at n = 20000.
+    x = np.random.default_rng(10).normal(size=20000)
+    kde = BoundedKDE(bandwidth=bandwidth).fit(x)
+    assert kde.bandwidth_ == pytest.approx(1.059 * 20000 ** -0.2, rel=0.25)
+
+
+def test_callable_bandwidth_and_float_bandwidth() -> None:
+    x = _data((0.0, None))
+    kde = BoundedKDE(bounds=(0, None), bandwidth=lambda x, w: 0.05 * float(np.std(x))).fit(x)
+    assert kde.bandwidth_ == pytest.approx(0.05 * float(np.std(x)))
+    assert BoundedKDE(bounds=(0, None), bandwidth=0.3).fit(x).bandwidth_ == 0.3
+
+
+def test_fit_returns_self_and_init_only_stores() -> None:
+    kde = BoundedKDE(bounds=(5, 1), method="nonsense")  # errors only at fit
+    assert kde.bounds == (5, 1)
+    assert kde.method == "nonsense"
+    good = BoundedKDE(bounds=(0, None))
+    assert good.fit(_data((0.0, None))) is good
+    assert {"bandwidth_", "n_eff_", "method_", "bounds_"} <= set(vars(good))
+
+
+def test_column_vector_input_equals_flat_input() -> None:
+    x = _data((0.0, 1.0))
+    a = BoundedKDE(bounds=(0, 1)).fit(x)
+    b = BoundedKDE(bounds=(0, 1)).fit(x[:, None])
+    np.testing.assert_array_equal(a.pdf(x), b.pdf(x))
+
+
+def test_fit_binned_equals_fit_on_same_grid() -> None:
+    from boundedkde.binning import linear_binning
+
+    x = _data((0.0, None), n=1000, seed=12)
+    est = BoundedKDE(bounds=(0, None), method="linear-mbc", grid_size=1024).fit(x)
+    glo, ghi = 0.0, float(x.max()) + 0.1 * float(np.ptp(x))
+    halves = linear_binning(x[:500], None, glo, ghi, 1024)
+    halves += linear_binning(x[500:], None, glo, ghi, 1024)
+    binned = BoundedKDE(bounds=(0, None), method="linear-mbc")._fit_binned(
+        halves, glo, ghi, 1000.0, 1000.0, float(x.min()), float(x.max())
+    )
+    pts = np.linspace(0, 5, 50)
+    np.testing.assert_allclose(binned.pdf(pts), est.pdf(pts), rtol=1e-9, atol=1e-12)

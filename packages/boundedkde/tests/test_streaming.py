@@ -1,0 +1,94 @@
+"""partial_fit over chunks and the Dask path equal one in-memory fit (binning is additive)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from boundedkde import BoundedKDE
+from boundedkde.streaming import BinnedData, bin_chunk
+
+
+def test_partial_fit_equals_one_fit_with_finite_bounds() -> None:
+    x = np.random.default_rng(0).beta(2, 5, size=6000)
+    w = np.random.default_rng(1).uniform(0.5, 2.0, size=6000)
+    kw = {"bounds": (0, 1), "method": "linear-mbc", "grid_size": 2048}
+    one = BoundedKDE(**kw).fit(x, weights=w)
+    stream = BoundedKDE(**kw)
+    for xc, wc in zip(np.array_split(x, 7), np.array_split(w, 7), strict=True):
+        stream.partial_fit(xc, weights=wc)
+    pts = np.linspace(0, 1, 257)
+    np.testing.assert_allclose(stream.pdf(pts), one.pdf(pts), rtol=1e-10, atol=1e-12)
+    assert stream.bandwidth_ == pytest.approx(one.bandwidth_, rel=1e-10)
+    assert stream.n_eff_ == pytest.approx(one.n_eff_, rel=1e-12)
+
+
+def test_partial_fit_open_side_grows_the_grid_exactly() -> None:
+    rng = np.random.default_rng(2)
+    chunks = [rng.exponential(size=1500) * s for s in (0.2, 1.0, 3.0)]  # later chunks reach further
+    stream = BoundedKDE(bounds=(0, None), method="reflect", bandwidth=0.1, grid_size=1024)
+    for c in chunks:
+        stream.partial_fit(c)
+    state = stream._stream
+    # The merged counts equal binning everything at once on the final grid.
+    allx = np.concatenate(chunks)
+    direct = bin_chunk(allx, None, state.grid_lo, state.step, state.counts.size)
+    np.testing.assert_allclose(state.counts, direct.counts, rtol=1e-9, atol=1e-9)
+    pts, dens = stream.grid()
+    assert np.trapezoid(dens, pts) == pytest.approx(1.0, abs=1e-9)
+    assert stream.pdf(-0.1) == 0.0
+
+
+def test_binned_data_addition_checks_grids() -> None:
+    a = BinnedData(0.0, 0.1, np.ones(11), 1.0, 1.0, 0.0, 1.0)
+    with pytest.raises(ValueError, match="different grids"):
+        _ = a + BinnedData(0.0, 0.2, np.ones(6), 1.0, 1.0, 0.0, 1.0)
+
+
+def test_partial_fit_errors() -> None:
+    kde = BoundedKDE(bounds=(0, 1), method="linear-mbc")
+    with pytest.raises(ValueError, match="bounds"):
+        kde.partial_fit(np.array([0.5, 1.5]))
+
+
+dask = pytest.importorskip("dask")
+
+
+def test_dask_array_equals_in_memory_fit() -> None:
+    import dask.array as da
+
+    x = np.random.default_rng(3).exponential(size=200_000)
+    dx = da.from_array(x, chunks=30_000)
+    kw = {"bounds": (0, None), "method": "linear-mbc", "grid_size": 4096}
+    mem = BoundedKDE(**kw).fit(x)
+    dist = BoundedKDE(**kw).fit(dx)
+    pts = np.linspace(0, 10, 301)
+    ref = mem.pdf(pts)
+    np.testing.assert_allclose(dist.pdf(pts), ref, rtol=0, atol=1e-12 * ref.max())
+
+
+def test_dask_dataframe_column_on_a_local_cluster(tmp_path: object) -> None:
+    distributed = pytest.importorskip("distributed")
+    dd = pytest.importorskip("dask.dataframe")
+    import pandas as pd
+
+    x = np.random.default_rng(4).beta(2, 5, size=50_000)
+    frame = dd.from_pandas(pd.DataFrame({"share": x}), npartitions=5)
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+        dashboard_address=":0",
+    ) as cluster, distributed.Client(cluster):
+        dist = BoundedKDE(bounds=(0, 1), method="reflect", grid_size=2048).fit(frame["share"])
+    mem = BoundedKDE(bounds=(0, 1), method="reflect", grid_size=2048).fit(x)
+    pts = np.linspace(0, 1, 101)
+    np.testing.assert_allclose(dist.pdf(pts), mem.pdf(pts), rtol=1e-12, atol=1e-12)
+
+
+def test_dask_out_of_bounds_and_nan_are_errors() -> None:
+    import dask.array as da
+
+    with pytest.raises(ValueError, match="bounds"):
+        BoundedKDE(bounds=(0, 1), method="reflect").fit(da.from_array(np.array([0.5, 2.0])))
+    with pytest.raises(ValueError, match="NaN"):
+        BoundedKDE(bounds=(0, None), method="reflect").fit(
+            da.from_array(np.array([0.5, np.nan]), chunks=1)
+        )
