@@ -13,11 +13,9 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.datasets import load_breast_cancer  # noqa: E402
-
-from boundedkde import BoundedKDE, plot_corner, plot_density  # noqa: E402
+import matplotlib.pyplot as plt
+from boundedkde import BoundedKDE, plot_corner, plot_density
+from sklearn.datasets import load_breast_cancer
 
 OUT = Path(__file__).resolve().parents[3] / "docs" / "boundedkde" / "img"
 
