@@ -1,0 +1,279 @@
+"""``prune(model, config, calibration)``: the one entry point that sequences a run.
+
+It validates everything first (config, architecture, target patterns, N:M divisibility,
+calibration shape and vocabulary), then, if ``config.structure != "none"``, hands over to
+:func:`prunekit.structured.prune_structured`, then runs the unstructured / N:M method
+block by block through the sequential engine (:mod:`prunekit.engine`):
+
+* ``magnitude`` needs no data: every target is pruned directly, no forward pass;
+* ``wanda`` and ``sparsegpt``: per block, one statistics pass that stops right after the
+  last targeted module's input is seen, the pruning of every target, and one pass of the
+  pruned block whose outputs feed the next block. Modules reading the same tensor
+  (q/k/v, gate/up) share one statistic.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from prunekit.adapters import get_adapter, get_weight, set_weight
+from prunekit.config import PruneConfig
+from prunekit.engine import BlockInputs, run_statistics_pass, sequential_blocks
+from prunekit.methods import METHODS, LayerStatistics
+from prunekit.report import LayerSparsity, PruneReport, peak_rss_mib
+from prunekit.targets import TargetModule, resolve_targets
+
+__all__ = ["check_calibration", "prune", "prune_unstructured"]
+
+logger = logging.getLogger(__name__)
+
+
+def check_calibration(model: nn.Module, config: PruneConfig, calibration: object) -> torch.Tensor:
+    """Validate the calibration tensor against ``config`` and the model's vocabulary.
+
+    Raises
+    ------
+    TypeError
+        If ``calibration`` is not an integer tensor.
+    ValueError
+        If its shape is not ``(config.nsamples, config.seqlen)`` or a token id is out of range.
+    """
+    if not isinstance(calibration, torch.Tensor) or calibration.is_floating_point():
+        raise TypeError(
+            "calibration must be a torch.LongTensor of token ids shaped (nsamples, seqlen); "
+            f"got {type(calibration).__name__}"
+        )
+    expected = (config.nsamples, config.seqlen)
+    if tuple(calibration.shape) != expected:
+        raise ValueError(
+            f"calibration must have shape (nsamples, seqlen) = {expected} as in the config; "
+            f"got {tuple(calibration.shape)}"
+        )
+    vocab = getattr(getattr(model, "config", None), "vocab_size", None)
+    if vocab is not None and calibration.numel():
+        low, high = int(calibration.min()), int(calibration.max())
+        if low < 0 or high >= int(vocab):
+            raise ValueError(
+                f"calibration token ids must be in [0, vocab_size={vocab}); got range "
+                f"[{low}, {high}]; tokenize with the model's own tokenizer"
+            )
+    return calibration.long()
+
+
+@contextlib.contextmanager
+def _run_settings(model: nn.Module, threads: int | None) -> Iterator[None]:
+    """Eval mode, no KV cache, optional thread count; all restored afterwards."""
+    was_training = model.training
+    config = getattr(model, "config", None)
+    use_cache = getattr(config, "use_cache", None)
+    old_threads = torch.get_num_threads()
+    try:
+        model.eval()
+        if config is not None and use_cache is not None:
+            config.use_cache = False
+        if threads is not None:
+            torch.set_num_threads(threads)
+        yield
+    finally:
+        model.train(was_training)
+        if config is not None and use_cache is not None:
+            config.use_cache = use_cache
+        if threads is not None:
+            torch.set_num_threads(old_threads)
+
+
+def _check_nm(targets: list[TargetModule], config: PruneConfig) -> None:
+    nm = config.nm
+    if nm is None:
+        return
+    for target in targets:
+        cols = int(get_weight(target.module).shape[1])
+        if cols % nm.m:
+            raise ValueError(
+                f"pattern {nm} needs in_features divisible by M={nm.m}, but {target.name} has "
+                f"{cols}; add it to ignore or use pattern='unstructured'"
+            )
+
+
+def _prune_module(target: TargetModule, stats: LayerStatistics | None, config: PruneConfig) -> None:
+    method = METHODS[config.method]
+    weight = get_weight(target.module)
+    result = method.run(
+        weight,
+        stats,
+        sparsity=config.sparsity,
+        pattern=config.nm,
+        group=config.group,
+        percdamp=config.percdamp,
+        blocksize=config.blocksize,
+    )
+    set_weight(target.module, result.weight)
+
+
+def _stages(
+    block: nn.Module, inputs: BlockInputs, modules: dict[str, nn.Module]
+) -> list[list[str]]:
+    """Group ``modules`` into stages of modules that read the same tensor, in call order.
+
+    One sample is run with hooks: modules receiving the identical input tensor (q/k/v; gate/up)
+    form one stage. Llama gives [q, k, v], [o], [gate, up], [down].
+    """
+    probe = BlockInputs(
+        hidden=inputs.hidden[:1],
+        args=inputs.args,
+        kwargs=inputs.kwargs,
+        hidden_key=inputs.hidden_key,
+        autocast_dtype=inputs.autocast_dtype,
+    )
+    collector = run_statistics_pass(block, probe, modules, "none")
+    stages: list[list[str]] = []
+    owners: dict[str, int] = {}
+    for name in dict.fromkeys(collector.order):
+        owner = collector.alias.get(name, name)
+        if owner in owners:
+            stages[owners[owner]].append(name)
+        else:
+            owners[owner] = len(stages)
+            stages.append([name])
+    missing = [name for name in modules if name not in owners and name not in collector.alias]
+    if missing:
+        stages.append(missing)  # never called on calibration data: prune with what we have
+    return stages
+
+
+def prune_unstructured(
+    model: nn.Module,
+    config: PruneConfig,
+    calibration: torch.Tensor,
+    targets: list[TargetModule],
+    *,
+    progress: bool = True,
+) -> None:
+    """Run ``config.method`` on ``targets`` (already validated) in place."""
+    method = METHODS[config.method]
+    if method.statistic == "none":
+        for target in tqdm(targets, desc=config.method, disable=not progress, leave=False):
+            _prune_module(target, None, config)
+        return
+    by_block: dict[int, list[TargetModule]] = {}
+    for target in targets:
+        by_block.setdefault(target.block, []).append(target)
+    last_block = max(by_block)
+    steps = sequential_blocks(
+        model,
+        calibration,
+        forward_dtype=config.dtype,
+        progress=progress,
+        skip_outputs_after=last_block,
+    )
+    for step in steps:
+        block_targets = by_block.get(step.index, [])
+        if not block_targets:
+            continue
+        modules = {t.relative_name: t.module for t in block_targets}
+        by_name = {t.relative_name: t for t in block_targets}
+        if config.true_sequential:
+            stages = _stages(step.block, step.inputs, modules)
+        else:
+            stages = [list(modules)]
+        for stage in stages:
+            # Statistics of this stage's inputs, with the earlier stages already pruned.
+            collector = run_statistics_pass(
+                step.block, step.inputs, {n: modules[n] for n in stage}, method.statistic
+            )
+            for name in stage:
+                _prune_module(by_name[name], collector.statistics(name), config)
+                collector.release(name)
+        logger.debug("pruned block %d (%d modules)", step.index, len(block_targets))
+
+
+def prune(
+    model: nn.Module,
+    config: PruneConfig,
+    calibration: torch.Tensor,
+    *,
+    source: str | None = None,
+    progress: bool = True,
+) -> PruneReport:
+    """Prune ``model`` in place as ``config`` says and report what was done.
+
+    Parameters
+    ----------
+    model : transformers.PreTrainedModel
+        A causal LM whose ``config.model_type`` is in :data:`prunekit.ADAPTERS`.
+    config : PruneConfig
+        The run's settings.
+    calibration : torch.LongTensor
+        ``(config.nsamples, config.seqlen)`` token ids (see ``prunekit.data``).
+    source : str or None
+        Where the model came from, for the report.
+    progress : bool
+        Progress bars on stderr.
+
+    Returns
+    -------
+    PruneReport
+        Config, achieved per-module sparsity, wall time, peak RSS (perplexities are added
+        by the caller, e.g. the CLI).
+
+    Raises
+    ------
+    TypeError, ValueError
+        On invalid input, before the model is touched.
+
+    Examples
+    --------
+    >>> cfg = PruneConfig(method="wanda", sparsity=0.5, nsamples=8, seqlen=128)
+    >>> report = prune(model, cfg, calibration)  # doctest: +SKIP
+    >>> round(report.sparsity, 2)  # doctest: +SKIP
+    0.5
+    """
+    if not isinstance(config, PruneConfig):
+        raise TypeError(f"config must be a PruneConfig; got {type(config).__name__}")
+    adapter = get_adapter(model)
+    targets = resolve_targets(model, config.targets, config.ignore)
+    _check_nm(targets, config)
+    calibration = check_calibration(model, config, calibration)
+
+    start = time.perf_counter()
+    structured: dict[str, Any] | None = None
+    with _run_settings(model, config.threads):
+        if config.structure != "none":
+            # Imported lazily: structured pruning is its own subpackage (issue 6).
+            structured_module = importlib.import_module("prunekit.structured")
+            structured = structured_module.prune_structured(model, config, calibration)
+            # Shapes changed: select the targets again on the smaller model.
+            targets = resolve_targets(model, config.targets, config.ignore)
+        if config.unstructured_step:
+            prune_unstructured(model, config, calibration, targets, progress=progress)
+    wall = time.perf_counter() - start
+
+    layers = []
+    for target in targets:
+        weight = get_weight(target.module)
+        layers.append(
+            LayerSparsity(
+                name=target.name,
+                shape=(int(weight.shape[0]), int(weight.shape[1])),
+                zeros=int((weight == 0).sum()),
+                numel=int(weight.numel()),
+            )
+        )
+    return PruneReport(
+        config=config.to_dict(),
+        model_type=adapter.model_type,
+        source=source,
+        layers=layers,
+        wall_time_s=wall,
+        peak_rss_mib=peak_rss_mib(),
+        structured=structured,
+    )
