@@ -209,6 +209,7 @@ def atomic_write_text(path: Path, text: str) -> None:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; reports are meant to be read
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

