@@ -99,7 +99,7 @@ def report(result_json: dict, table: str, cfg: ExperimentConfig, wall: float) ->
             f"[{100 * w['ci_low']:.1f}, {100 * w['ci_high']:.1f}] -> "
             f"{'met' if w['rate'] >= 0.8 and w['ci_low'] > 0.7 else 'NOT met'}.",
         ]
-        base = rows["base (control)"]["stats"]
+        base = result_json["base_stats"]  # the reference base sample the table divides by
         for name in ("REINFORCE-RU", "DPO"):
             if name in rows:
                 s = rows[name]["stats"]

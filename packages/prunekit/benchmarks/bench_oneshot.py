@@ -15,7 +15,8 @@ prunes both with SparseGPT on random tokens: the growth of peak RSS must not exc
 layers' float32 weights.
 
 Results are appended to a JSON file after each case, so a long run can be done in pieces
-(``--cases``) and resumed; ``--report`` renders the Markdown table from that file.
+(``--cases``) and resumed (default file: ``out/bench_oneshot-<mode>.json`` at the repository
+root); the Markdown table is rewritten from that file after every invocation.
 
 Usage::
 
@@ -40,7 +41,8 @@ from typing import Any
 logger = logging.getLogger("bench_oneshot")
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_OUT = HERE.parents[2] / "docs" / "prunekit" / "benchmarks.md"
+ROOT = HERE.parents[2]
+DEFAULT_OUT = ROOT / "docs" / "prunekit" / "benchmarks.md"
 
 #: Settings per mode. "full" is the issue's protocol; "quick" fits a shared 2-core machine.
 MODES: dict[str, dict[str, int]] = {
@@ -280,6 +282,9 @@ def render(results: dict[str, Any], mode: str) -> str:
             f"{r['peak_rss_mib'] * 2**20 / r['f32_bytes']:.2f} | "
             f"{_fmt(r.get('sparsity'), 3)} |"
         )
+    missing = [c for c in all_cases() if c not in cases]
+    if missing:
+        lines += ["", f"Not run yet (targets depending on them show n/a): {', '.join(missing)}."]
     lines += ["", "## Targets (issue 5)", "", "| target | value | verdict |", "|---|---:|---|"]
 
     def ppl_ratio(case: str) -> float | None:
@@ -378,7 +383,7 @@ def main() -> int:
     import transformers
     from prunekit.loading import convert_gguf, smollm2_gguf_path
 
-    results_path = args.results or HERE / f"results-{args.mode}.json"
+    results_path = args.results or ROOT / "out" / f"bench_oneshot-{args.mode}.json"
     results = _load_results(results_path)
     settings = {**MODES[args.mode], "seed": 0, "dtype": args.dtype, "threads": args.threads}
     if results.get("settings") != settings:

@@ -470,6 +470,7 @@ def result_dict(result: ExperimentResult) -> dict[str, object]:
         "adherence_meter_accuracy": result.adherence_meter_accuracy,
         "adherence_length_accuracy": result.adherence_length_accuracy,
         "timings": result.timings,
+        "base_stats": asdict(result.base_stats),
         "rows": [
             {
                 "name": r.name,
