@@ -27,6 +27,9 @@ def test_2d_fit_has_unit_mass_inside_and_zero_outside(fit2: BoundedKDE) -> None:
     outside = np.array([[-0.1, 0.5], [1.0, 1.2], [1.0, -0.01]])
     np.testing.assert_array_equal(fit2.pdf(outside), 0.0)
     assert fit2.cdf(np.array([[50.0, 1.0]]))[0] == pytest.approx(1.0, abs=1e-6)
+    inside = np.array([[0.5, 0.2], [2.0, 0.4]])
+    np.testing.assert_allclose(fit2.logpdf(inside), np.log(fit2.pdf(inside)), rtol=1e-6)
+    assert np.all(np.isneginf(fit2.logpdf(outside)))
 
 
 def test_marginal_1d_equals_the_1d_fit_with_the_marginal_bandwidth(

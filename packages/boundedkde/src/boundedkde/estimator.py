@@ -400,6 +400,10 @@ class BoundedKDE:
                 f"method 'transform' picks log or logit per axis; got transform={self.transform!r}"
             )
         nd = fit_nd(x, weights, bounds, self.method, self.bandwidth, self.kernel, self.grid_size)
+        return self._adopt_nd(nd)
+
+    def _adopt_nd(self, nd: NDFit) -> BoundedKDE:
+        """Take the fitted state of a 2-D/3-D fit (its attributes become ours)."""
         self._nd = nd
         self.d_ = nd.d
         self.bounds_ = nd.bounds
@@ -583,6 +587,9 @@ class BoundedKDE:
         >>> float(kde.logpdf(-1.0))
         -inf
         """
+        self._check_fitted()
+        if self._nd is not None:
+            return self._nd.logpdf(x)
         with np.errstate(divide="ignore"):
             return np.log(self.pdf(x))
 
@@ -609,8 +616,6 @@ class BoundedKDE:
         self._check_fitted()
         if self._nd is not None:
             return self._nd.cdf(x)
-        if self._nd is not None:
-            return self._nd.logpdf(x)
         xa = v.check_points(x)
         lo, hi = self.bounds_
         if self._transform is None:
@@ -824,17 +829,7 @@ class BoundedKDE:
             bandwidth=self.bandwidth_,
             kernel=self.kernel,
         )
-        nd = self._nd.marginal(idx)
-        out._nd = nd
-        out.d_ = nd.d
-        out.bounds_ = nd.bounds
-        out.method_ = nd.method
-        out.bandwidth_ = nd.bandwidth
-        out.n_eff_ = nd.n_eff
-        out.transform_ = None
-        out.grid_size_ = nd.grid_size
-        out.pole_tests_ = (None, None)
-        return out
+        return out._adopt_nd(self._nd.marginal(idx))
 
 
 def _binning_range(dmin: float, dmax: float, bounds: BoundsLike) -> tuple[float, float]:

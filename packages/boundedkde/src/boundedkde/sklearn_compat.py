@@ -184,8 +184,9 @@ class KernelDensity(BaseEstimator):
         from boundedkde.scipy_compat import gaussian_kde
 
         tail = gaussian_kde(X.T, weights=sample_weight, mode="exact")
-        tail._use_covariance(np.atleast_2d(np.asarray(kde.bandwidth_, dtype=np.float64)) ** (
-            2 if np.ndim(kde.bandwidth_) == 0 else 1))
+        # 1-D bandwidth_ is the kernel sd; 2-D/3-D bandwidth_ is the kernel covariance H.
+        bw = np.asarray(kde.bandwidth_, dtype=np.float64)
+        tail._use_covariance(bw * bw if bw.ndim == 0 else bw)
         return tail
 
     def _check_X(self, X: ArrayLike) -> FloatArray:
