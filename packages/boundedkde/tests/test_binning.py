@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from boundedkde.binning import grid_nodes, linear_binning
+from boundedkde.binning import grid_nodes, linear_binning, nearest_binning
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import samples_in_bounds, split_points
@@ -45,3 +45,19 @@ def test_integer_weights_equal_repeated_data() -> None:
         linear_binning(x, w.astype(float), 0.0, 1.0, 33), linear_binning(rep, None, 0.0, 1.0, 33),
         atol=1e-12,
     )
+
+
+@settings(max_examples=40, deadline=None)
+@given(samples_in_bounds((0.0, 1.0)), st.integers(2, 300))
+def test_nearest_binning_puts_each_point_on_its_nearest_node(x: np.ndarray, n: int) -> None:
+    # Oracle: brute-force argmin of |x - node| (ties at exact midpoints may go either way).
+    nodes = grid_nodes(0.0, 1.0, n)
+    dist = np.abs(x[:, None] - nodes[None, :])
+    nearest = np.argmin(dist, axis=1)
+    tie = np.sort(dist, axis=1)[:, :2]
+    clear = tie[:, 1] - tie[:, 0] > 1e-9
+    expected = np.bincount(nearest[clear], minlength=n)
+    got_clear = nearest_binning(x[clear], None, 0.0, 1.0, n)
+    np.testing.assert_array_equal(got_clear, expected)
+    w = np.linspace(0.5, 2.0, x.size)
+    np.testing.assert_allclose(nearest_binning(x, w, 0.0, 1.0, n).sum(), w.sum(), rtol=1e-12)

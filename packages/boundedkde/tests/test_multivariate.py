@@ -543,3 +543,24 @@ def test_method_registry_and_marginal_errors() -> None:
         fit.hdr_levels([0.5, 1.5])
     with pytest.raises(ValueError, match=r"n must be a non-negative int"):
         fit.sample(-1)
+
+
+@pytest.mark.parametrize("offset", [0.0, 1e5])
+def test_weighted_cov_matches_numpy(offset: float) -> None:
+    # The unweighted one-pass path (and its centred fallback for large offsets) against
+    # numpy.cov; the weighted path against numpy.cov(aweights=w).
+    from boundedkde.multivariate import _weighted_cov
+
+    rng = np.random.default_rng(5)
+    x = np.asfortranarray(rng.normal(size=(4000, 3)) @ [[1, 0.5, 0], [0, 1, 0.3], [0, 0, 2]])
+    x = x + offset
+    np.testing.assert_allclose(_weighted_cov(x, None), np.cov(x.T), rtol=1e-9, atol=1e-12)
+    w = rng.uniform(0.1, 3.0, size=4000)
+    np.testing.assert_allclose(_weighted_cov(x, w), np.cov(x.T, aweights=w), rtol=1e-9)
+
+
+def test_inf_error_names_axis() -> None:
+    x = np.random.default_rng(1).uniform(size=(50, 3))
+    x[7, 2] = np.inf
+    with pytest.raises(ValueError, match=r"finite; got 1 rows with NaN or inf \(on axes \[2\]\)"):
+        fit_nd(x, None, [(None, None)] * 3)

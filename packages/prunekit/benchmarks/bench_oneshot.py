@@ -66,11 +66,17 @@ TARGETS = {
 }
 
 
+#: Cases that also time one dense forward of the whole model (about as long as the pruning
+#: itself at 128 x 512): the issue's time targets are read on 50 % unstructured, whose
+#: statistics and solves cost the same as the N:M patterns'.
+TIMED_CASES = ("wanda-50%", "sparsegpt-50%")
+
+
 def all_cases() -> list[str]:
-    cases = ["dense"]
-    for pattern in PATTERNS:
-        cases += [f"{method}-{pattern}" for method in METHODS]
-    return [*cases, "depth-1x", "depth-2x"]
+    # The cases behind the issue's targets first, so an interrupted run has them.
+    first = ["dense", "sparsegpt-50%", "wanda-50%", "sparsegpt-2:4", "magnitude-50%"]
+    rest = [f"{m}-{p}" for p in PATTERNS for m in METHODS if f"{m}-{p}" not in first]
+    return [*first, *rest, "depth-1x", "depth-2x"]
 
 
 # ------------------------------------------------------------------------------------ worker
@@ -155,7 +161,7 @@ def run_worker(spec: dict[str, Any]) -> dict[str, Any]:
     )
     heldout = evaluation_tokens(tokenizer, gensim_wikipedia("evaluation"))
     result["eval_stream_tokens"] = int(heldout.shape[1])
-    if not case.startswith("magnitude"):  # magnitude uses no calibration: no time ratio
+    if case in TIMED_CASES:  # the time targets are read on the 50 % cases only
         result["dense_forward_s"] = _dense_forward_seconds(model, calib, spec["dtype"])
         result["rss_after_forward_mib"] = _peak_rss_mib()
     if case != "dense":
@@ -244,7 +250,8 @@ def render(results: dict[str, Any], mode: str) -> str:
         ),
         "- Time: prune wall time (capture, statistics, pruning, block recomputation) divided by "
         "ONE dense forward of the whole model over the same calibration windows, one window at "
-        "a time, measured in the same worker process just before pruning.",
+        "a time, measured in the same worker process just before pruning (in the 50 % cases, "
+        "which carry the time targets).",
         "- Memory: peak RSS (`ru_maxrss`) of a fresh worker process over load + dense forward + "
         "prune, divided by the dense model's float32 size (unique parameters x 4 bytes).",
         f"- Machine: {platform.machine()}, {results.get('threads', '?')} torch threads, shared "
@@ -320,12 +327,10 @@ def render(results: dict[str, Any], mode: str) -> str:
         else:
             checks.append((f"ordering at {pattern}", None, None))
     for method, limit in (("wanda", 1.5), ("sparsegpt", 2.5)):
-        values = [time_ratio(f"{method}-{p}") for p in PATTERNS]
-        known = [v for v in values if v is not None]
-        worst = max(known) if known else None
+        value = time_ratio(f"{method}-50%")
         checks.append(
-            (f"{method} prune time <= {limit}x dense forward (worst pattern)", worst,
-             None if worst is None else worst <= limit)
+            (f"{method} 50% prune time <= {limit}x dense forward", value,
+             None if value is None else value <= limit)
         )
     rss = [r["peak_rss_mib"] * 2**20 / r["f32_bytes"] for c, r in cases.items()
            if not c.startswith("depth-")]
@@ -411,6 +416,7 @@ def main() -> int:
         if "ppl" in result:
             summary["ppl"] = result["ppl"]["perplexity"]
         logger.info("%s: %s (worker %.0f s)", case, summary, result["worker_wall_s"])
+        _write_atomic(args.out, render(results, args.mode))  # partial tables survive a stop
     _write_atomic(args.out, render(results, args.mode))
     logger.info("wrote %s and %s", args.out, results_path)
     return 0

@@ -45,9 +45,11 @@ def apply_nan_policy(
     """Drop rows with a missing value (``"omit"``) or refuse them (``"raise"``)."""
     if nan_policy not in NAN_POLICIES:
         raise ValueError(f"nan_policy must be one of {NAN_POLICIES}; got {nan_policy!r}")
-    bad = np.isnan(x) if x.ndim <= 1 else np.isnan(x).any(axis=tuple(range(1, x.ndim)))
-    if not bad.any():
+    # np.min propagates NaN: one reduction tells whether there is any, and the row mask
+    # (a pass and a boolean array the size of x) is only built when there is.
+    if x.size == 0 or not np.isnan(np.min(x)):
         return x, weights
+    bad = np.isnan(x) if x.ndim <= 1 else np.isnan(x).any(axis=tuple(range(1, x.ndim)))
     if nan_policy == "raise":
         raise ValueError(
             f"x must contain only finite values; it has {int(bad.sum())} missing value(s) "

@@ -53,7 +53,7 @@ def multilinear_binning(
     shape = tuple(int(k) for k in n)
     size = int(np.prod(shape))
     strides = [int(np.prod(shape[i + 1 :])) for i in range(d)]
-    base = np.zeros(x.shape[0], dtype=np.intp)
+    base: NDArray[np.intp] | None = None
     frac: list[FloatArray] = []
     for i in range(d):
         t = np.subtract(x[:, i], lo[i])
@@ -63,11 +63,13 @@ def multilinear_binning(
         np.minimum(idx, shape[i] - 2, out=idx)
         t -= idx
         frac.append(t)
-        if strides[i] == 1:
-            base += idx
-        else:
+        if strides[i] != 1:
             idx *= strides[i]
+        if base is None:
+            base = idx
+        else:
             base += idx
+    assert base is not None  # d >= 1
     # Inclusion-exclusion: bin the products P_T = w prod_{i in T} t_i for every subset T
     # of axes (2**d bincounts, one multiply each), then corner (bits c) gets
     # sum_{T >= C} (-1)**|T - C| P_T, where C = {i: c_i = 1}; so 1 - t is never formed.

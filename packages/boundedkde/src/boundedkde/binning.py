@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["grid_nodes", "linear_binning"]
+__all__ = ["grid_nodes", "linear_binning", "nearest_binning"]
 
 FloatArray = NDArray[np.float64]
 
@@ -102,3 +102,47 @@ def linear_binning(
     out[: n - 1] = base - upper
     out[1:] += upper
     return out
+
+
+def nearest_binning(
+    x: ArrayLike, weights: ArrayLike | None, lo: float, hi: float, n: int
+) -> FloatArray:
+    """Weighted histogram of ``x`` on the ``n`` nodes from ``lo`` to ``hi`` (nearest node).
+
+    Each observation adds its whole weight to the nearest node. This is the binning of
+    Botev, Grotowski and Kroese's (2010) reference ISJ implementation; it costs one
+    ``numpy.bincount`` (unweighted for unit weights) against linear binning's two, and
+    it is what bandwidth selectors use where the counts serve only to estimate density
+    functionals on a grid far finer than the bandwidth (its extra variance per point,
+    :math:`\\Delta^2/12`, is negligible there). Estimates themselves use
+    :func:`linear_binning`.
+
+    Parameters
+    ----------
+    x : array_like, shape (m,)
+        Observations in ``[lo, hi]`` (not checked, for speed).
+    weights : array_like of shape (m,), or None
+        Non-negative weights; ``None`` means unit weights.
+    lo, hi : float
+        First and last node, ``lo < hi``.
+    n : int
+        Number of nodes, at least 2.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n,)
+        Binned weights; they sum to ``sum(weights)`` (or ``m``) up to rounding.
+
+    Examples
+    --------
+    >>> nearest_binning([0.2, 0.3, 1.0], None, 0.0, 1.0, 2).tolist()
+    [2.0, 1.0]
+    """
+    xa = np.asarray(x, dtype=float).reshape(-1)
+    scale = (n - 1) / (hi - lo)
+    t = np.multiply(xa, scale)
+    t += 0.5 - lo * scale  # nearest node = floor(position + 1/2)
+    idx = t.astype(np.intp)
+    np.minimum(idx, n - 1, out=idx)
+    w = None if weights is None else np.asarray(weights, dtype=float).reshape(-1)
+    return np.bincount(idx, weights=w, minlength=n).astype(float, copy=False)
