@@ -99,12 +99,13 @@ def _options(args: argparse.Namespace) -> Any:
 
 
 def _prune(model: Any, ratio: float, score: str, calib: torch.Tensor,
-           args: argparse.Namespace) -> dict[str, Any]:
+           args: argparse.Namespace, channel_multiple: int = 1) -> dict[str, Any]:
     from prunekit.config import PruneConfig
     from prunekit.structured import prune_structured
 
     config = PruneConfig(structure="both", ratio=ratio, score=score, sparsity=0.0,
-                         nsamples=args.nsamples, seqlen=args.seqlen)
+                         nsamples=args.nsamples, seqlen=args.seqlen,
+                         channel_multiple=channel_multiple)
     return prune_structured(model, config, calib, _options(args))
 
 
@@ -170,9 +171,12 @@ def part_speed(args: argparse.Namespace, results: dict[str, Any]) -> None:
     dense, loaded, calib, _ = _model_and_data(args)
     pruned = copy.deepcopy(dense)
     # The pruned shapes do not depend on the score; l1 needs no data.
-    report = _prune(pruned, args.ratio, "l1", calib, args)
+    report = _prune(pruned, args.ratio, "l1", calib, args, args.channel_multiple)
     entry: dict[str, Any] = results.setdefault("speed", {}).setdefault(str(args.ratio), {})
-    entry.update(params_dense=report["params_before"], params_pruned=report["params_after"])
+    entry.clear()  # a new measurement replaces the old one whole
+    entry.update(params_dense=report["params_before"], params_pruned=report["params_after"],
+                 channel_multiple=args.channel_multiple, channels_after=report["channels_after"],
+                 heads_after=report["heads_after"])
     if args.reload_check:
         with tempfile.TemporaryDirectory(dir=ROOT / "out") as tmp:
             d_path = save_model(dense, Path(tmp) / "dense")
@@ -297,8 +301,11 @@ def render(results: dict[str, Any]) -> str:
                     if "reload_max_abs_logit_diff" in e else "n/a")
             for key in sorted(k for k in e if k.startswith("prefill_b")):
                 p = e[key]
+                shape = (f" ({e['heads_after']} heads, {e['channels_after']} MLP channels)"
+                         if "channels_after" in e else "")
                 lines.append(
-                    f"| {ratio} | {e['params_dense'] / 1e6:.1f} M -> {e['params_pruned'] / 1e6:.1f} M "
+                    f"| {ratio}{shape} | {e['params_dense'] / 1e6:.1f} M -> "
+                    f"{e['params_pruned'] / 1e6:.1f} M "
                     f"| {size} | {diff} | batch {key[9:]} x 512 "
                     f"| {p['tokens_per_s_dense']:.1f} | {p['tokens_per_s_pruned']:.1f} "
                     f"| {_fmt(p['measured_speedup'])} | {cpu_speedup(p)} "
@@ -335,6 +342,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--speed-batches", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--speed-seqlen", type=int, default=512)
     parser.add_argument("--speed-repeats", type=int, default=3)
+    parser.add_argument("--channel-multiple", type=int, default=32,
+                        help="speed part: kept MLP channels rounded to a multiple of this")
     parser.add_argument("--gen-tokens", type=int, default=16)
     parser.add_argument("--speed-warmup", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--reload-check", action=argparse.BooleanOptionalAction, default=True)

@@ -122,3 +122,36 @@ def test_runtime_failure_exits_1_and_writes_nothing(
     assert "out of memory" in stderr
     assert stdout == ""
     assert not out.exists()
+
+
+def test_structured_prune_reports_measured_speed_and_size(
+    model_dir: Path, text_file: Path, tmp_path: Path
+) -> None:
+    # --speed: dense vs pruned measured in the same run; the ideal speedup comes from the
+    # FLOPs of the two models, so halving heads and channels must make it exceed 1.
+    out = tmp_path / "pruned"
+    code, stdout, stderr = _run(
+        "prune", str(model_dir), "--structure", "both", "--ratio", "0.5", "--score", "l1",
+        "--sparsity", "0", "--save", str(out), "--speed", "1,2", "--speed-seqlen", "16",
+        "--json", "--no-progress",
+    )  # fmt: skip
+    assert code == 0, stderr
+    speed = json.loads(stdout)["speed"]
+    assert set(speed["prefill"]) == {"1", "2"}
+    for entry in speed["prefill"].values():
+        assert entry["ideal_speedup"] > 1.0
+        assert entry["tokens_per_s_dense"] > 0
+        assert entry["tokens_per_s_pruned"] > 0
+    assert speed["generation"]["ms_per_token_pruned"] > 0
+    assert speed["params_pruned"] < speed["params_dense"]
+    files = sum(f.stat().st_size for f in out.glob("*.safetensors"))
+    assert speed["safetensors_bytes"] == files
+
+
+@pytest.mark.parametrize("value", ["0", "1,x", ""])
+def test_bad_speed_batches_exit_2_before_work(model_dir: Path, value: str) -> None:
+    code, _, stderr = _run(
+        "prune", str(model_dir), "--method", "magnitude", "--speed", value, "--no-progress"
+    )
+    assert code == 2
+    assert "--speed must be comma-separated batch sizes" in stderr

@@ -51,6 +51,10 @@ def test_write_and_read_toml(tmp_path: Path) -> None:
         ({"ratio": 0.2}, "needs structure"),
         ({"structure": "mlp", "ratio": 1.0}, r"ratio must be in \[0, 1\)"),
         ({"structure": "mlp", "ratio": 0.2, "score": "random"}, "score must be one of"),
+        (
+            {"structure": "mlp", "ratio": 0.2, "channel_multiple": 0},
+            "channel_multiple must be >= 1",
+        ),
     ],
 )
 def test_validation_errors_name_the_field(kwargs: dict[str, Any], message: str) -> None:

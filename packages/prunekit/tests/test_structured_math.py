@@ -65,6 +65,29 @@ def test_channel_allocation_rounds_half_up() -> None:
     assert allocate_channels(10, 0.0) == 10
 
 
+@pytest.mark.parametrize("multiple", [1, 8, 32, 64])
+@pytest.mark.parametrize("size", [16, 100, 1536, 2048])
+@pytest.mark.parametrize("ratio", [0.0, 0.2, 0.4, 0.55, 0.9])
+def test_channel_multiple_rounds_to_the_nearest_admissible_count(
+    size: int, ratio: float, multiple: int
+) -> None:
+    # Oracle: brute force over every admissible kept count (multiples of `multiple` in
+    # [multiple, size], or `size` itself when size < multiple): the nearest to
+    # size * (1 - ratio), ties to the larger.
+    keep = allocate_channels(size, ratio, multiple)
+    exact = size * (1 - ratio)
+    admissible = [k for k in range(1, size + 1) if k % multiple == 0] or [size]
+    best = min(admissible, key=lambda k: (abs(k - exact), -k))
+    assert keep == best
+    if multiple <= size:
+        assert keep % multiple == 0
+
+
+def test_channel_multiple_rejects_non_positive() -> None:
+    with pytest.raises(ValueError, match="channel_multiple"):
+        allocate_channels(1536, 0.4, 0)
+
+
 @pytest.mark.parametrize("ratio", [-0.1, 1.0, 1.5, float("nan")])
 def test_ratio_outside_unit_interval_is_rejected(ratio: float) -> None:
     with pytest.raises(ValueError, match="ratio must be in"):

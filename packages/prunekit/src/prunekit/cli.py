@@ -199,6 +199,14 @@ _CONFIG_OPTIONS: list[tuple[str, dict[str, Any]]] = [
     ("--structure", {"type": click.Choice(STRUCTURES), "help": "Structured pruning target."}),
     ("--ratio", {"type": float, "help": "Fraction of heads/channels removed per layer."}),
     ("--score", {"type": click.Choice(SCORES), "help": "Structured importance score."}),
+    (
+        "--channel-multiple",
+        {
+            "type": int,
+            "help": "Round kept MLP channels to a multiple of this (default 1; 32 runs "
+            "faster on CPUs, see docs/prunekit/structured.md).",
+        },
+    ),
 ]
 
 
@@ -246,6 +254,18 @@ def build_config(config_file: str | None, flags: dict[str, Any]) -> PruneConfig:
 @click.option("--report", type=str, default=None, help="Write the JSON report here.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
 @click.option("--progress/--no-progress", default=True, help="Progress bars on stderr.")
+@click.option(
+    "--speed",
+    "speed_batches",
+    type=str,
+    default=None,
+    help="Measure dense vs pruned speed in this run and add it to the report: prefill "
+    "tokens/s at these comma-separated batch sizes (e.g. 1,8) x --speed-seqlen tokens, and "
+    "generation ms/token. Keeps a dense copy in memory.",
+)
+@click.option(
+    "--speed-seqlen", type=int, default=512, show_default=True, help="Prefill length for --speed."
+)
 def prune(
     model: str,
     config_file: str | None,
@@ -253,11 +273,29 @@ def prune(
     report: str | None,
     as_json: bool,
     progress: bool,
+    speed_batches: str | None,
+    speed_seqlen: int,
     **flags: Any,
 ) -> None:
     """Prune MODEL (a Hugging Face folder, a .gguf file or a hub id)."""
     config = build_config(config_file, flags)
-    needs_data = config.structure != "none" or (
+    batches: tuple[int, ...] = ()
+    if speed_batches is not None:
+        try:
+            batches = tuple(int(b) for b in speed_batches.split(","))
+        except ValueError:
+            batches = ()
+        if not batches or min(batches) < 1:
+            _fail(
+                "--speed must be comma-separated batch sizes >= 1 such as 1,8; "
+                f"got {speed_batches!r}"
+            )
+    if speed_seqlen < 1:
+        _fail(f"--speed-seqlen must be >= 1; got {speed_seqlen}")
+    from prunekit.structured import SCORES
+
+    # l1 structured scores need no data; every other score and method statistic does.
+    needs_data = (config.structure != "none" and SCORES[config.score][0]) or (
         config.unstructured_step and METHODS[config.method].statistic != "none"
     )
     if needs_data and config.calib is None:
@@ -309,6 +347,11 @@ def prune(
                 progress=progress,
             )
             ppl["dense"] = dense.to_dict()
+        dense_copy = None
+        if batches:
+            import copy
+
+            dense_copy = copy.deepcopy(loaded.model)
         result = run_prune(
             loaded.model, config, calibration, source=loaded.source, progress=progress
         )
@@ -324,8 +367,22 @@ def prune(
         from dataclasses import replace
 
         result = replace(result, perplexity=ppl)
+        speed: dict[str, Any] | None = None
+        if dense_copy is not None:
+            from prunekit.structured import compare_speed, count_parameters
+
+            logger.info("measuring dense vs pruned speed (batches %s x %d)", batches, speed_seqlen)
+            speed = compare_speed(dense_copy, loaded.model, batches=batches, seqlen=speed_seqlen)
+            speed["params_dense"] = count_parameters(dense_copy)
+            speed["params_pruned"] = count_parameters(loaded.model)
+            del dense_copy
         if save is not None:
-            save_model(loaded.model, save, tokenizer=loaded.tokenizer, source=loaded.source)
+            saved = save_model(
+                loaded.model, save, tokenizer=loaded.tokenizer, source=loaded.source
+            )
+            size = sum(f.stat().st_size for f in Path(saved).glob("*.safetensors"))
+            speed = {**(speed or {}), "safetensors_bytes": size}
+        result = replace(result, speed=speed)
         if report is not None:
             result.write_json(report)
         if as_json:
@@ -341,6 +398,19 @@ def prune(
                 f"perplexity  {name}: {entry['perplexity']:.3f} ({entry['protocol']}, "
                 f"{entry['nsamples']} x {entry['seqlen']}, {entry['n_tokens']} tokens)"
             )
+        if speed is not None:
+            for batch, p in speed.get("prefill", {}).items():
+                click.echo(
+                    f"prefill     batch {batch} x {speed['seqlen']}: "
+                    f"{p['tokens_per_s_dense']:.1f} -> {p['tokens_per_s_pruned']:.1f} tokens/s "
+                    f"({p['speedup_wall']:.2f}x; ideal {p['ideal_speedup']:.2f}x)"
+                )
+            gen = speed.get("generation")
+            if gen:
+                click.echo(
+                    f"generation  {gen['ms_per_token_dense']:.1f} -> "
+                    f"{gen['ms_per_token_pruned']:.1f} ms/token"
+                )
         if save is not None:
             click.echo(f"saved       {save}")
 

@@ -128,6 +128,11 @@ class PruneConfig:
         ``structure != "none"``, else 0.
     score : {"l1", "taylor", "activation", "bonsai"}
         Structured importance score.
+    channel_multiple : int
+        Round the MLP channels each layer keeps to a multiple of this (default 1: exactly
+        ``round(intermediate_size * (1 - ratio))``). 32 keeps the matrix kernels on their
+        fast blocked path on CPUs; see
+        :func:`prunekit.structured.allocation.allocate_channels`.
 
     Raises
     ------
@@ -162,6 +167,7 @@ class PruneConfig:
     structure: Literal["none", "heads", "mlp", "both"] = "none"
     ratio: float = 0.0
     score: Literal["l1", "taylor", "activation", "bonsai"] = "l1"
+    channel_multiple: int = 1
 
     def __post_init__(self) -> None:
         # TOML and JSON give lists; store tuples so the config stays hashable and frozen.
@@ -222,6 +228,7 @@ class PruneConfig:
                 "channels to remove per layer; got ratio=0"
             )
         _check_choice("score", self.score, SCORES)
+        _check_int("channel_multiple", self.channel_multiple, 1)
 
     # ------------------------------------------------------------------ derived values
     @property

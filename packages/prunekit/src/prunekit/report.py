@@ -134,6 +134,7 @@ class PruneReport:
     source: str | None = None
     perplexity: dict[str, dict[str, Any]] = field(default_factory=dict)
     structured: dict[str, Any] | None = None
+    speed: dict[str, Any] | None = None
 
     @property
     def sparsity(self) -> float:

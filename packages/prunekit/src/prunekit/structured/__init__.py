@@ -16,6 +16,7 @@ from prunekit.structured.pruner import (
 )
 from prunekit.structured.speed import (
     Throughput,
+    compare_speed,
     forward_flops,
     generation_latency,
     prefill_throughput,
@@ -27,6 +28,7 @@ __all__ = [
     "BonsaiOptions",
     "StructuredOptions",
     "Throughput",
+    "compare_speed",
     "count_parameters",
     "forward_flops",
     "generation_latency",

@@ -128,21 +128,54 @@ def allocate_heads(geometry: AttentionGeometry, ratio: float) -> HeadAllocation:
     return best[2]
 
 
-def allocate_channels(size: int, ratio: float) -> int:
-    """MLP channels kept per layer: ``round(size (1 - ratio))`` (half-up).
+def allocate_channels(size: int, ratio: float, multiple: int = 1) -> int:
+    """MLP channels kept per layer: ``size (1 - ratio)`` rounded to a multiple (half-up).
+
+    ``multiple`` > 1 rounds the kept count to the nearest multiple of it (half-up), never
+    above ``size`` (then the largest multiple below it) and never below ``multiple``. Matrix
+    kernels block their dimensions: on the 2-core AVX2 machine of our benchmark a SmolLM2
+    MLP with 928 channels ran at 49-50 GFLOP/s and one with 922 (= 2 x 461) at 37-42, so
+    a multiple of 32 turned 40 % fewer FLOPs into 45 % less time instead of 31-35 % (see
+    ``docs/prunekit/structured.md``). The removed fraction then differs from ``ratio`` by
+    less than ``multiple / (2 size)``; the report records the counts.
+
+    Parameters
+    ----------
+    size : int
+        MLP intermediate size.
+    ratio : float
+        Fraction of channels to remove, in ``[0, 1)``.
+    multiple : int
+        Kept count granularity (1: exactly ``round(size (1 - ratio))``).
+
+    Returns
+    -------
+    int
 
     Raises
     ------
     ValueError
-        If ``ratio`` is outside ``[0, 1)`` or the result is zero channels.
+        If ``ratio`` is outside ``[0, 1)``, ``multiple`` is not a positive integer, or the
+        result is zero channels.
 
     Examples
     --------
     >>> allocate_channels(1536, 0.2)
     1229
+    >>> allocate_channels(1536, 0.4, multiple=32)
+    928
     """
     _check_ratio(ratio)
-    keep = _round_half_up(size * (1.0 - float(ratio)))
+    if isinstance(multiple, bool) or not isinstance(multiple, int) or multiple < 1:
+        raise ValueError(f"multiple (channel_multiple) must be an integer >= 1; got {multiple!r}")
+    exact = size * (1.0 - float(ratio))
+    if multiple == 1:
+        keep = _round_half_up(exact)
+    else:
+        keep = multiple * _round_half_up(exact / multiple)
+        if keep > size:
+            keep = multiple * (size // multiple)
+        keep = max(keep, min(multiple, size))
     if keep == 0:
         raise ValueError(
             f"ratio={ratio} would remove every MLP channel of a layer ({size} channels); "

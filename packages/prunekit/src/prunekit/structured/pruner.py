@@ -192,8 +192,9 @@ def prune_structured(
         :data:`prunekit.adapters.ADAPTERS`). Modified in place.
     config : prunekit.config.PruneConfig
         Reads ``structure`` ({"heads", "mlp", "both"}), ``ratio`` (fraction of query heads
-        and of MLP channels removed per layer, in ``[0, 1)``) and ``score``
-        (a key of :data:`SCORES`).
+        and of MLP channels removed per layer, in ``[0, 1)``), ``score``
+        (a key of :data:`SCORES`) and, if present, ``channel_multiple`` (kept MLP channels
+        rounded to a multiple of it, see :func:`allocate_channels`; default 1).
     calibration : torch.LongTensor or None
         ``(nsamples, seqlen)`` token ids; needed by every score but ``l1``.
     options : StructuredOptions, optional
@@ -251,7 +252,8 @@ def prune_structured(
             f"num_key_value_heads ({geometry.num_kv_heads})"
         )
     heads_alloc = allocate_heads(geometry, ratio) if prune_heads else None  # type: ignore[arg-type]
-    channels = allocate_channels(inter, ratio) if prune_mlp else None  # type: ignore[arg-type]
+    multiple = getattr(config, "channel_multiple", 1)
+    channels = allocate_channels(inter, ratio, multiple) if prune_mlp else None  # type: ignore[arg-type]
     needs_data, needs_grad = SCORES[score][:2]
     if needs_data:
         if calibration is None:

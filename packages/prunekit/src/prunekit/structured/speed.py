@@ -28,6 +28,7 @@ from prunekit.structured.groups import decoder_layers, layer_modules
 
 __all__ = [
     "Throughput",
+    "compare_speed",
     "forward_flops",
     "generation_latency",
     "prefill_throughput",
@@ -201,3 +202,115 @@ def generation_latency(
                 cpu.append(time.process_time() - start_cpu)
     return Throughput(seconds=statistics.median(times), tokens=new_tokens, repeats=repeats,
                       cpu_seconds=statistics.median(cpu))
+
+
+def compare_speed(
+    dense: nn.Module,
+    pruned: nn.Module,
+    *,
+    batches: tuple[int, ...] = (1, 8),
+    seqlen: int = 512,
+    repeats: int = 3,
+    gen_tokens: int = 16,
+    prompt_len: int = 32,
+) -> dict[str, Any]:
+    """Dense vs pruned speed in one run: prefill throughput per batch and generation latency.
+
+    Each timed call alternates between the two models (after one untimed warm-up call each),
+    so a change of machine load hits both alike; medians are reported. For every batch the
+    result holds tokens/s, the measured speedup (wall time and process CPU time) and the
+    ideal one, ``forward_flops(dense) / forward_flops(pruned)``.
+
+    Parameters
+    ----------
+    dense, pruned : torch.nn.Module
+        The model before and after pruning.
+    batches : tuple of int
+        Prefill batch sizes (each with ``seqlen`` tokens per sequence).
+    seqlen : int
+        Prefill sequence length.
+    repeats : int
+        Timed calls per model and measurement.
+    gen_tokens : int
+        Greedy tokens generated after a ``prompt_len``-token prompt (0: skip generation).
+    prompt_len : int
+        Prompt length for the generation timing.
+
+    Returns
+    -------
+    dict
+        ``{"seqlen", "repeats", "prefill": {batch: {...}}, "generation": {...} or None}``.
+
+    Raises
+    ------
+    ValueError
+        If a batch, ``seqlen`` or ``repeats`` is below 1, or ``gen_tokens`` below 0.
+
+    Examples
+    --------
+    >>> from transformers import LlamaConfig, LlamaForCausalLM
+    >>> cfg = LlamaConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+    ...     num_attention_heads=2, num_key_value_heads=1, vocab_size=50)
+    >>> out = compare_speed(LlamaForCausalLM(cfg), LlamaForCausalLM(cfg), batches=(1,),
+    ...     seqlen=8, repeats=1, gen_tokens=2)
+    >>> round(out["prefill"]["1"]["ideal_speedup"], 6)
+    1.0
+    """
+    if not batches or any(b < 1 for b in batches) or seqlen < 1 or repeats < 1:
+        raise ValueError(
+            f"batches, seqlen and repeats must be >= 1; got {batches}, {seqlen}, {repeats}"
+        )
+    if gen_tokens < 0:
+        raise ValueError(f"gen_tokens must be >= 0; got {gen_tokens}")
+    models = {"dense": dense.eval(), "pruned": pruned.eval()}
+
+    def interleaved(fn: Any) -> dict[str, Throughput]:
+        runs: dict[str, list[Throughput]] = {k: [] for k in models}
+        for model in models.values():
+            fn(model, 0)  # warm-up, untimed
+        for rep in range(repeats):
+            for name, model in models.items():
+                runs[name].append(fn(model, rep + 1))
+        return {
+            k: Throughput(
+                seconds=statistics.median(t.seconds for t in v),
+                tokens=v[0].tokens,
+                repeats=repeats,
+                cpu_seconds=statistics.median(t.cpu_seconds for t in v),
+            )
+            for k, v in runs.items()
+        }
+
+    prefill: dict[str, Any] = {}
+    for batch in batches:
+        t = interleaved(
+            lambda m, seed, b=batch: prefill_throughput(
+                m, b, seqlen, repeats=1, warmup=0, seed=seed
+            )
+        )
+        ideal = forward_flops(dense, batch, seqlen) / forward_flops(pruned, batch, seqlen)
+        d, p = t["dense"], t["pruned"]
+        prefill[str(batch)] = {
+            "tokens_per_s_dense": d.tokens_per_second,
+            "tokens_per_s_pruned": p.tokens_per_second,
+            "speedup_wall": d.seconds / p.seconds,
+            "speedup_cpu": d.cpu_seconds / p.cpu_seconds,
+            "ideal_speedup": ideal,
+            "fraction_of_ideal_wall": d.seconds / p.seconds / ideal,
+        }
+    generation = None
+    if gen_tokens:
+        t = interleaved(
+            lambda m, seed: generation_latency(
+                m, prompt_len, gen_tokens, repeats=1, warmup=0, seed=seed
+            )
+        )
+        d, p = t["dense"], t["pruned"]
+        generation = {
+            "prompt_len": prompt_len,
+            "new_tokens": gen_tokens,
+            "ms_per_token_dense": 1e3 * d.seconds / d.tokens,
+            "ms_per_token_pruned": 1e3 * p.seconds / p.tokens,
+            "speedup_wall": d.seconds / p.seconds,
+        }
+    return {"seqlen": seqlen, "repeats": repeats, "prefill": prefill, "generation": generation}
