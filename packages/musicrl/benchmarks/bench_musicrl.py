@@ -31,10 +31,15 @@ def config(threads: int) -> ExperimentConfig:
         pretrain_epochs=20,
         d_model=64,
         n_layers=2,
-        n_pref_prompts=600,
-        rl_steps=50,
-        rl_batch=32,
+        n_pref_prompts=3000,
+        rl_steps=150,
+        rl_batch=64,
+        rl_samples_per_prompt=4,
+        rl_normalise="rank",
+        rl_length_neutral_kl=True,
+        rl_warmup_steps=10,
         kl=0.1,
+        lr=3e-4,
         n_eval_prompts=300,
         max_new_tokens=256,
         cache_dir=ROOT / "out" / "musicrl" / "cache",
@@ -80,7 +85,10 @@ def report(result_json: dict, table: str, cfg: ExperimentConfig, wall: float) ->
         f"d_model {cfg.d_model}, {cfg.n_layers} layers, metrical embeddings "
         f"{'on' if cfg.metrical else 'off'}, {cfg.pretrain_epochs} pretraining epochs; "
         f"{cfg.n_pref_prompts} preference pairs from base samples; REINFORCE {cfg.rl_steps} steps "
-        f"x {cfg.rl_batch} samples, KL weight {cfg.kl}, lr {cfg.lr}; DPO beta {cfg.dpo_beta}, "
+        f"x {cfg.rl_batch} samples ({cfg.rl_samples_per_prompt} per prompt, leave-one-out "
+        f"baseline), {cfg.rl_normalise} reward normalisation, KL weight {cfg.kl} "
+        f"({'length-neutral' if cfg.rl_length_neutral_kl else 'sequence'} KL), lr {cfg.lr} "
+        f"with {cfg.rl_warmup_steps} warm-up steps; DPO beta {cfg.dpo_beta}, "
         f"{cfg.dpo_epochs} epochs on the same training records; max {cfg.max_new_tokens} new tokens; "
         f"seed {cfg.seed}; {cfg.threads} torch thread(s).",
         "",

@@ -14,6 +14,8 @@ from musicrl.finetune import (
     FinetuneConfig,
     finetune,
     kl_penalised_return,
+    leave_one_out_advantage,
+    normal_scores,
     normalise_rewards,
     reinforce_loss,
 )
@@ -49,6 +51,7 @@ def _cfg(**kw: object) -> FinetuneConfig:
         steps=30,
         batch_size=16,
         lr=3e-3,
+        warmup_steps=0,  # 30 steps of a toy problem: no room for a warm-up
         max_new_tokens=24,
         seed=0,
         threads=1,
@@ -142,6 +145,14 @@ def test_config_validation_names_the_problem() -> None:
         FinetuneConfig(rewards={"quality": 0.0})
     with pytest.raises(ValueError, match="steps"):
         FinetuneConfig(steps=0)
+    with pytest.raises(ValueError, match="normalise must be one of"):
+        FinetuneConfig(normalise="minmax")
+    with pytest.raises(ValueError, match="multiple of samples_per_prompt"):
+        FinetuneConfig(batch_size=30, samples_per_prompt=4)
+    with pytest.raises(ValueError, match="warmup_steps"):
+        FinetuneConfig(warmup_steps=-1)
+    with pytest.raises(ValueError, match="method must be one of"):
+        normalise_rewards({"a": np.zeros(2)}, {"a": 1.0}, method="minmax")
     model, tok = _tiny_model()
     with pytest.raises(ValueError, match="missing"):
         finetune(model, tok, PROMPTS, {}, _cfg(), progress=False)
@@ -162,3 +173,69 @@ def test_normalised_rewards_and_losses_hand_values() -> None:
     assert float(loss.detach()) == pytest.approx(-0.5)  # -(1*-1 + -1*-2)/2
     assert lp.grad is not None
     np.testing.assert_allclose(lp.grad.numpy(), [-0.5, 0.5])
+
+
+def test_normal_scores_are_order_only_centred_and_unit_scale() -> None:
+    rng = np.random.default_rng(0)
+    r = rng.normal(size=64)
+    z = normal_scores(r)
+    # order preserved, centred; std near 1 (normal quantiles at (i - 1/2)/n)
+    assert np.array_equal(np.argsort(z), np.argsort(r))
+    assert abs(z.mean()) < 1e-12
+    assert 0.9 < z.std() < 1.0
+    # depends on the order only: any increasing transform gives the same scores
+    np.testing.assert_allclose(normal_scores(np.exp(3 * r) - 7), z)
+    # ties share a score; a constant batch scores 0 everywhere
+    t = normal_scores(np.array([1.0, 2.0, 2.0, 5.0]))
+    assert t[1] == t[2]
+    assert t[0] < t[1] < t[3]
+    np.testing.assert_allclose(normal_scores(np.full(5, 3.0)), 0.0, atol=1e-12)
+
+
+def test_rank_normalisation_resists_an_outlier_that_squashes_zscores() -> None:
+    # 31 log-probabilities around -8 and one at -60: the z-score spreads the 31 over a
+    # small fraction of the outlier's distance; normal scores keep them spread out
+    rng = np.random.default_rng(1)
+    r = np.append(-8 + rng.normal(size=31), -60.0)
+    z = normalise_rewards({"a": r}, {"a": 1.0}, "zscore")
+    q = normalise_rewards({"a": r}, {"a": 1.0}, "rank")
+    assert z[:31].std() < 0.3 < 0.8 < q[:31].std()
+    assert np.array_equal(np.argsort(z), np.argsort(q))  # same order either way
+
+
+def test_leave_one_out_advantage_compares_each_sample_with_its_prompts_others() -> None:
+    rng = np.random.default_rng(2)
+    ret = torch.tensor(rng.normal(size=12), dtype=torch.float32)
+    b = torch.tensor(rng.normal(size=12), dtype=torch.float32)
+    adv = leave_one_out_advantage(ret, b, group_size=4)
+    d = (ret - b).numpy()
+    for i in range(12):
+        g = range(4 * (i // 4), 4 * (i // 4) + 4)
+        others = [d[j] for j in g if j != i]
+        assert float(adv[i]) == pytest.approx(d[i] - np.mean(others), abs=1e-5)
+    # every prompt's advantages sum to zero: no batch-wide push up or down
+    np.testing.assert_allclose(adv.view(3, 4).sum(1).numpy(), 0.0, atol=1e-5)
+    # a constant shift of the returns (the KL level moving) changes nothing
+    torch.testing.assert_close(leave_one_out_advantage(ret + 5.0, b, 4), adv)
+    # group_size 0: the whole batch is one group
+    whole = leave_one_out_advantage(ret, b, 0)
+    assert abs(float(whole.sum())) < 1e-4
+    with pytest.raises(ValueError, match="group_size"):
+        leave_one_out_advantage(ret, b, 5)
+
+
+def test_length_neutral_kl_charges_per_token_divergence_not_length() -> None:
+    reward = torch.zeros(2)
+    # a 10-token and a 40-token melody, both 0.1 nats per token away from the base
+    pol = torch.tensor([-10.0, -40.0])
+    base = torch.tensor([-11.0, -44.0])
+    lengths = torch.tensor([10, 40])
+    plain = kl_penalised_return(reward, pol, base, 0.5)
+    neutral = kl_penalised_return(reward, pol, base, 0.5, lengths)
+    assert float(plain[0]) > float(plain[1])  # the plain sum favours the short one
+    assert float(neutral[0]) == pytest.approx(float(neutral[1]))
+    # same mean length: the two forms agree
+    same = torch.tensor([25, 25])
+    torch.testing.assert_close(kl_penalised_return(reward, pol, base, 0.5, same), plain)
+    with pytest.raises(ValueError, match="lengths"):
+        kl_penalised_return(reward, pol, base, 0.5, torch.tensor([0, 3]))

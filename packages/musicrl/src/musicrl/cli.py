@@ -248,6 +248,13 @@ def train_reward(
 @click.option("--adherence-model", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--steps", type=click.IntRange(min=1), default=60, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option(
+    "--samples-per-prompt",
+    type=click.IntRange(min=1),
+    default=4,
+    show_default=True,
+    help="Melodies per prompt in a batch (leave-one-out baseline); divides --batch-size.",
+)
 @click.option("--lr", type=float, default=3e-4, show_default=True)
 @click.option("--checkpoint-every", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option(
@@ -268,6 +275,7 @@ def finetune(
     adherence_model: Path | None,
     steps: int,
     batch_size: int,
+    samples_per_prompt: int,
     lr: float,
     checkpoint_every: int,
     subset: int,
@@ -300,6 +308,7 @@ def finetune(
             kl=kl,
             steps=steps,
             batch_size=batch_size,
+            samples_per_prompt=samples_per_prompt,
             lr=lr,
             checkpoint_every=checkpoint_every,
             seed=seed,

@@ -58,6 +58,10 @@ logger = logging.getLogger(__name__)
 #: Bumped when a reward or the taste changes, so cached fine-tunes are not reused.
 REWARD_VERSION = 2
 
+#: Bumped when the fine-tuning algorithm changes (2: leave-one-out advantages), so that
+#: cached fine-tunes of the old algorithm are not reused.
+FINETUNE_VERSION = 2
+
 #: Seeds of the simulated raters whose choices train the rewards; the judge's differs.
 TRAIN_RATER_SEEDS: tuple[int, ...] = (0, 1, 2, 3, 4)
 
@@ -75,6 +79,10 @@ class ExperimentConfig:
     n_pref_prompts: int = 600
     rl_steps: int = 60
     rl_batch: int = 32
+    rl_samples_per_prompt: int = 4
+    rl_normalise: str = "rank"
+    rl_length_neutral_kl: bool = True
+    rl_warmup_steps: int = 10
     kl: float = 0.1
     lr: float = 3e-4
     variants: tuple[str, ...] = ("R", "U", "RU")
@@ -334,6 +342,11 @@ def run_experiment(
             "kl": config.kl,
             "lr": config.lr,
             "tok": config.max_new_tokens,
+            "k": config.rl_samples_per_prompt,
+            "norm": config.rl_normalise,
+            "lnkl": config.rl_length_neutral_kl,
+            "warm": config.rl_warmup_steps,
+            "alg": FINETUNE_VERSION,
         }
     )
     for v in config.variants:
@@ -354,6 +367,10 @@ def run_experiment(
                 kl=config.kl,
                 steps=config.rl_steps,
                 batch_size=config.rl_batch,
+                samples_per_prompt=config.rl_samples_per_prompt,
+                normalise=config.rl_normalise,
+                length_neutral_kl=config.rl_length_neutral_kl,
+                warmup_steps=config.rl_warmup_steps,
                 lr=config.lr,
                 max_new_tokens=config.max_new_tokens,
                 checkpoint_every=10,

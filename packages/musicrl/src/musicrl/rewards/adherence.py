@@ -9,8 +9,9 @@ classifier trained on corpus melodies with their true tags:
 
 (only the tags the prompt specifies; a key without a mode is marginalised over modes, a
 mode without a key over tonics). Log-probabilities are used, not probabilities, so that a
-melody that is clearly in the wrong key gets a large, informative penalty (the per-batch
-normalisation in fine-tuning keeps the scale in check).
+melody that is clearly in the wrong key gets a large, informative penalty (fine-tuning
+replaces each batch's rewards by rank-based normal scores, so the long lower tail does not
+dominate; ``finetune.normal_scores``).
 
 The model has two heads, both linear (multinomial logistic regression):
 
