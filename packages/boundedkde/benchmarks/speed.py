@@ -79,6 +79,38 @@ def floor_kde(x: np.ndarray, bw: float, m: int = GRID) -> tuple[np.ndarray, np.n
     return np.linspace(0.0, hi, m), dens / (x.size * dx)
 
 
+def floor_kde_chunked(x: np.ndarray, bw: float, m: int = GRID, chunk: int = 1 << 16) -> tuple[np.ndarray, np.ndarray]:
+    """The same floor with the binning done in cache-sized chunks of ``chunk`` points.
+
+    boundedkde bins in chunks (``boundedkde.binning.CHUNK_ROWS``), which on this machine is
+    faster than binning the whole array at once; this row shows the floor with the same
+    technique, so that the ratio is not flattered by it.
+    """
+    hi = float(x.max())
+    dx = hi / (m - 1)
+    inv = 1.0 / dx
+    ones = np.zeros(m - 1)
+    right = np.zeros(m - 1)
+    tb = np.empty(min(chunk, x.size))
+    ib = np.empty(min(chunk, x.size), dtype=np.intp)
+    for s in range(0, x.size, chunk):
+        e = min(x.size, s + chunk)
+        t, i = tb[: e - s], ib[: e - s]
+        np.multiply(x[s:e], inv, out=t)
+        np.copyto(i, t, casting="unsafe")
+        np.minimum(i, m - 2, out=i)
+        t -= i
+        ones += np.bincount(i, minlength=m - 1)
+        right += np.bincount(i, weights=t, minlength=m - 1)
+    counts = np.zeros(m)
+    counts[: m - 1] = ones - right
+    counts[1:] += right
+    freqs = np.fft.rfftfreq(2 * m, d=dx)
+    kernel_ft = np.exp(-0.5 * (2.0 * np.pi * freqs * bw) ** 2)
+    dens = np.fft.irfft(np.fft.rfft(counts, 2 * m) * kernel_ft, 2 * m)[:m]
+    return np.linspace(0.0, hi, m), dens / (x.size * dx)
+
+
 def make_ours(method: str) -> GridFn:
     def run(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         from boundedkde import BoundedKDE
@@ -156,7 +188,10 @@ class Entry:
 def build_entries(n: int, floor_bw: float) -> list[Entry]:
     entries = [
         Entry("floor", "bare floor (numpy bincount + 1 FFT, fixed h)",
-              lambda x: floor_kde(x, floor_bw), note=f"fixed h = {floor_bw:.4g}, no boundary correction")
+              lambda x: floor_kde(x, floor_bw), note=f"fixed h = {floor_bw:.4g}, no boundary correction"),
+        Entry("floor_chunked", "bare floor, binning in cache-sized chunks",
+              lambda x: floor_kde_chunked(x, floor_bw),
+              note="the floor with boundedkde's chunked binning (2**16 points per chunk)"),
     ]
     bk, why = try_import("boundedkde")
     ok = bk is not None and hasattr(bk, "BoundedKDE")

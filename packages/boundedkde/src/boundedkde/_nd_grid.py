@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import scipy.fft
 from numpy.typing import NDArray
+
+from .binning import CHUNK_ROWS
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.intp]
@@ -23,6 +26,40 @@ Vec = Sequence[float] | FloatArray
 __all__: list[str] = []
 
 
+def column_moments(
+    x: FloatArray, weights: FloatArray | None
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """Per-column minima and maxima and the (weighted) moment sums, in one chunked pass.
+
+    Returns ``(xmin, xmax, s1, s2)`` with ``s1[i] = sum w x_i`` and
+    ``s2[i, j] = sum w x_i x_j`` (``w = 1`` when ``weights`` is None); NaN propagates into
+    the minima and maxima. Works on C- or Fortran-ordered ``x``: each chunk of
+    :data:`boundedkde.binning.CHUNK_ROWS` rows is copied column-wise into a small buffer,
+    so no full Fortran copy of the data is made and the data are read once.
+    """
+    m, d = x.shape
+    xmin = np.full(d, np.inf)
+    xmax = np.full(d, -np.inf)
+    s1 = np.zeros(d)
+    s2 = np.zeros((d, d))
+    buf = np.empty((d, min(CHUNK_ROWS, m)))
+    for s in range(0, m, CHUNK_ROWS):
+        e = min(m, s + CHUNK_ROWS)
+        cols = buf[:, : e - s]
+        np.copyto(cols, x[s:e].T)
+        np.minimum(xmin, cols.min(axis=1), out=xmin)
+        np.maximum(xmax, cols.max(axis=1), out=xmax)
+        wk = None if weights is None else weights[s:e]
+        for i in range(d):
+            wx = cols[i] if wk is None else cols[i] * wk
+            s1[i] += float(wx.sum())
+            for j in range(i, d):
+                # einsum, not BLAS: a threaded ddot stalls on a busy machine.
+                s2[i, j] += float(np.einsum("i,i->", wx, cols[j]))
+    s2 = np.triu(s2) + np.triu(s2, 1).T
+    return xmin, xmax, s1, s2
+
+
 def multilinear_binning(
     x: FloatArray,
     weights: FloatArray | None,
@@ -30,6 +67,18 @@ def multilinear_binning(
     hi: Vec,
     n: Sequence[int],
 ) -> FloatArray:
+    """:func:`binning_pass` without marginal histograms: the multilinear counts only."""
+    return binning_pass(x, weights, lo, hi, n)[0]
+
+
+def binning_pass(
+    x: FloatArray,
+    weights: FloatArray | None,
+    lo: Vec,
+    hi: Vec,
+    n: Sequence[int],
+    marginals: Sequence[tuple[float, float, int] | None] | None = None,
+) -> tuple[FloatArray, list[FloatArray | None]]:
     """Spread weighted points onto the nodes of a regular d-dimensional grid.
 
     Each point gives each of the 2**d nodes of its cell the product over axes of the
@@ -38,53 +87,96 @@ def multilinear_binning(
     result is additive over data splits and preserves the total weight and the weighted
     mean exactly.  Points must already lie in ``[lo, hi]`` on every axis.
 
+    The pass runs over chunks of :data:`boundedkde.binning.CHUNK_ROWS` rows. In the same
+    pass it can also build per-axis nearest-node histograms (``marginals``), the input
+    of the per-axis ISJ bandwidth, so that the data are read once for both.
+
     Parameters
     ----------
     x : ndarray, shape (m, d)
     weights : ndarray, shape (m,), or None for unit weights
     lo, hi : sequence of d floats, the first and last node on each axis
     n : sequence of d ints >= 2, nodes per axis
+    marginals : sequence of d entries ``(glo, ghi, k)`` or None, optional
+        For each axis with an entry, also return the nearest-node histogram on the ``k``
+        nodes from ``glo`` to ``ghi`` (exactly :func:`boundedkde.binning.nearest_binning`);
+        the axis' points must lie in ``[glo, ghi]``.
 
     Returns
     -------
-    ndarray of shape ``tuple(n)``: the summed weights at the nodes.
+    (counts, histograms): counts of shape ``tuple(n)``, the summed weights at the nodes;
+    one nearest-node histogram per axis that has a ``marginals`` entry (else None).
     """
     d = x.shape[1]
+    m = x.shape[0]
     shape = tuple(int(k) for k in n)
     size = int(np.prod(shape))
     strides = [int(np.prod(shape[i + 1 :])) for i in range(d)]
-    base: NDArray[np.intp] | None = None
-    frac: list[FloatArray] = []
-    for i in range(d):
-        t = np.subtract(x[:, i], lo[i])
-        t *= (shape[i] - 1) / (hi[i] - lo[i])
-        # t >= 0 (points are inside the grid), so truncation is the floor.
-        idx = t.astype(np.intp)
-        np.minimum(idx, shape[i] - 2, out=idx)
-        t -= idx
-        frac.append(t)
-        if strides[i] != 1:
-            idx *= strides[i]
-        if base is None:
-            base = idx
-        else:
-            base += idx
-    assert base is not None  # d >= 1
+    scale = [(shape[i] - 1) / (hi[i] - lo[i]) for i in range(d)]
+    subsets = list(
+        itertools.chain.from_iterable(itertools.combinations(range(d), k) for k in range(d + 1))
+    )
     # Inclusion-exclusion: bin the products P_T = w prod_{i in T} t_i for every subset T
     # of axes (2**d bincounts, one multiply each), then corner (bits c) gets
     # sum_{T >= C} (-1)**|T - C| P_T, where C = {i: c_i = 1}; so 1 - t is never formed.
-    sums: dict[tuple[int, ...], FloatArray] = {}
-    prods: dict[tuple[int, ...], FloatArray | None] = {(): weights}
-    for subset in itertools.chain.from_iterable(
-        itertools.combinations(range(d), k) for k in range(d + 1)
-    ):
-        p: FloatArray | None = weights
-        if subset:
-            prev = prods[subset[:-1]]
-            p = frac[subset[-1]] if prev is None else prev * frac[subset[-1]]
-            if len(subset) < d:
-                prods[subset] = p
-        sums[subset] = np.bincount(base, weights=p, minlength=size).astype(np.float64)
+    sums: dict[tuple[int, ...], FloatArray] = {s: np.zeros(size) for s in subsets}
+    marg = list(marginals) if marginals is not None else [None] * d
+    hists: list[FloatArray | None] = [None if g is None else np.zeros(g[2]) for g in marg]
+    step = CHUNK_ROWS
+    idx = np.empty(min(step, m), dtype=np.intp)
+    gidx = np.empty(min(step, m), dtype=np.intp)
+    buf = np.empty((d, min(step, m)))
+    for s in range(0, m, step):
+        e = min(m, s + step)
+        k = e - s
+        base = idx[:k]
+        wk = None if weights is None else weights[s:e]
+        # Columns of the chunk, contiguous (x may be C- or Fortran-ordered).
+        cols = buf[:, :k]
+        np.copyto(cols, x[s:e].T)
+        frac: list[FloatArray] = []
+        for i in range(d):
+            col = cols[i]
+            spec = marg[i]
+            if spec is not None:
+                glo, ghi, gk = spec
+                gs = (gk - 1) / (ghi - glo)
+                u = np.multiply(col, gs)
+                u += 0.5 - glo * gs  # nearest node = floor(position + 1/2)
+                gi = gidx[:k]
+                np.copyto(gi, u, casting="unsafe")
+                np.minimum(gi, gk - 1, out=gi)
+                hist = hists[i]
+                assert hist is not None
+                hist += np.bincount(gi, weights=wk, minlength=gk)
+            t = col  # the chunk buffer's row, transformed in place
+            t -= lo[i]
+            t *= scale[i]
+            # t >= 0 (points are inside the grid), so truncation is the floor.
+            if i == 0:
+                np.copyto(base, t, casting="unsafe")
+                np.minimum(base, shape[0] - 2, out=base)
+                t -= base
+                if strides[0] != 1:
+                    base *= strides[0]
+            else:
+                ti = gidx[:k]
+                np.copyto(ti, t, casting="unsafe")
+                np.minimum(ti, shape[i] - 2, out=ti)
+                t -= ti
+                if strides[i] != 1:
+                    ti *= strides[i]
+                base += ti
+            frac.append(t)
+        prods: dict[tuple[int, ...], FloatArray | None] = {(): wk}
+        for subset in subsets:
+            p: FloatArray | None = wk
+            if subset:
+                prev = prods[subset[:-1]]
+                p = frac[subset[-1]] if prev is None else prev * frac[subset[-1]]
+                if len(subset) < d:
+                    prods[subset] = p
+            sums[subset] += np.bincount(base, weights=p, minlength=size)
     out = np.zeros(size)
     for corner in itertools.product((0, 1), repeat=d):
         ones = tuple(i for i in range(d) if corner[i])
@@ -96,7 +188,7 @@ def multilinear_binning(
                 acc += sums[key] if k % 2 == 0 else -sums[key]
         offset = sum(c * st for c, st in zip(corner, strides, strict=True))
         out[offset:] += acc[: size - offset]
-    return out.reshape(shape)
+    return out.reshape(shape), hists
 
 
 def gaussian_stencil(
@@ -128,21 +220,30 @@ def gaussian_stencil(
 
 
 def fft_convolve_full(
-    data: FloatArray, kernels: Sequence[FloatArray], workers: int
+    data: FloatArray,
+    kernels: Sequence[FloatArray],
+    workers: int,
+    cache: dict[tuple[int, tuple[int, ...]], Any] | None = None,
 ) -> list[FloatArray]:
     """Full linear convolution of ``data`` with each kernel (all of the same shape).
 
     The FFT of ``data`` is computed once and shared.  Output shape per axis:
-    ``data.shape[i] + kernel.shape[i] - 1``.
+    ``data.shape[i] + kernel.shape[i] - 1``. ``cache`` (keyed by the kernel's ``id`` and
+    the FFT shape) keeps kernel spectra for a later call with the same kernel object.
     """
     shape_out = [a + b - 1 for a, b in zip(data.shape, kernels[0].shape, strict=True)]
-    fshape = [scipy.fft.next_fast_len(s, real=True) for s in shape_out]
+    fshape = tuple(scipy.fft.next_fast_len(s, real=True) for s in shape_out)
     axes = tuple(range(data.ndim))
     fd = scipy.fft.rfftn(data, fshape, axes=axes, workers=workers)
     outs = []
     sl = tuple(slice(0, s) for s in shape_out)
     for k in kernels:
-        fk = scipy.fft.rfftn(k, fshape, axes=axes, workers=workers)
+        key = (id(k), fshape)
+        fk = None if cache is None else cache.get(key)
+        if fk is None:
+            fk = scipy.fft.rfftn(k, fshape, axes=axes, workers=workers)
+            if cache is not None:
+                cache[key] = fk
         outs.append(scipy.fft.irfftn(fd * fk, fshape, axes=axes, workers=workers)[sl])
     return outs
 

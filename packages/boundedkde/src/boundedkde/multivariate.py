@@ -44,8 +44,7 @@ from scipy.spatial import cKDTree
 from scipy.special import logsumexp
 
 from . import _nd_grid as g
-from .bandwidth import isj, kish_neff
-from .binning import nearest_binning
+from .bandwidth import isj
 from .estimator import _binning_range, _pole_tests
 from .transforms import TRANSFORMS, default_transform
 
@@ -282,31 +281,32 @@ def _as_grid_size(grid_size: int | Sequence[int] | None, d: int) -> tuple[int, .
     return tuple(int(s) for s in sizes)
 
 
-def _weighted_cov(x: FloatArray, w: FloatArray | None) -> FloatArray:
+def _weighted_cov(
+    x: FloatArray, w: FloatArray | None, moments: tuple[FloatArray, FloatArray] | None = None
+) -> FloatArray:
     """Weighted covariance with reliability weights (as ``numpy.cov(aweights=w)``).
 
-    Works column by column (two passes, centred): with ``x`` in Fortran order every
-    column is contiguous, far faster than numpy's axis-0 reductions of an (n, d) array.
+    From the moment sums ``(s1, s2) = (sum w x, sum w x x^T)`` of
+    :func:`boundedkde._nd_grid.column_moments` (computed here when not given):
+    ``S = (s2 - sw m m^T) / (sw - sum w^2 / sw)``, ``m = s1 / sw``. The subtraction loses
+    about eps * m^2 / var of relative precision, so this is used only when every |mean|
+    is below 1000 standard deviations (error < 1e-9); otherwise the centred two-pass
+    formula, column by column.
     """
     d = x.shape[1]
     if w is None:
         sw, denom = float(x.shape[0]), float(x.shape[0] - 1)
-        # One pass per product, no centred copies: S_ij = (sum x_i x_j - n m_i m_j)/(n-1).
-        # The subtraction loses about eps * m^2 / var of relative precision, so this is
-        # used only when every |mean| is below 1000 standard deviations (error < 1e-9).
-        sums = np.array([float(x[:, i].sum()) for i in range(d)])
-        mean = sums / sw
-        raw = np.empty((d, d))
-        for i in range(d):
-            for j in range(i, d):
-                raw[i, j] = raw[j, i] = float(np.einsum("i,i->", x[:, i], x[:, j]))
-        cov = (raw - sw * np.outer(mean, mean)) / denom
-        var = np.diag(cov)
-        if np.all(var > 0) and np.all(mean**2 < 1e6 * var):
-            return cov
     else:
         sw = float(w.sum())
         denom = sw - float(np.einsum("i,i->", w, w)) / sw
+    if moments is None:
+        moments = g.column_moments(x, w)[2:]
+    s1, s2 = moments
+    mean = s1 / sw
+    cov = (s2 - sw * np.outer(mean, mean)) / denom
+    var = np.diag(cov)
+    if np.all(var > 0) and np.all(mean**2 < 1e6 * var):
+        return cov
     cols = []
     for i in range(d):
         c = x[:, i]
@@ -342,34 +342,6 @@ def _check_covariance(cov: FloatArray) -> None:
         )
 
 
-def _isj_std(
-    z: FloatArray,
-    w: FloatArray | None,
-    bounds: tuple[Bound, ...],
-    zmin: FloatArray | None = None,
-    zmax: FloatArray | None = None,
-) -> FloatArray:
-    """Per-axis 1-D improved Sheather-Jones standard deviations (the 1-D core's rule).
-
-    Each axis is binned on the 1-D estimator's range (its bounds where finite, else the
-    data range padded by 10%) on ``ISJ_GRID`` nodes, and :func:`boundedkde.bandwidth.isj`
-    (reflecting at the grid ends) gives the 1-D bandwidth. The counts are a nearest-node
-    histogram (:func:`boundedkde.binning.nearest_binning`, as in Botev et al.'s reference
-    code): they only feed density functionals on a grid far finer than the bandwidth,
-    and one bincount per axis instead of two keeps the rule cheap at large n.
-    """
-    n_eff = kish_neff(w, z.shape[0])
-    out = np.empty(z.shape[1])
-    for i in range(z.shape[1]):
-        col = z[:, i]
-        cmin = float(col.min()) if zmin is None else float(zmin[i])
-        cmax = float(col.max()) if zmax is None else float(zmax[i])
-        glo, ghi = _binning_range(cmin, cmax, bounds[i])
-        counts = nearest_binning(col, w, glo, ghi, ISJ_GRID)
-        out[i] = isj(counts, glo, ghi, n_eff)
-    return out
-
-
 def _resolve_bandwidth(
     bandwidth: Any,
     z: FloatArray,
@@ -378,11 +350,12 @@ def _resolve_bandwidth(
     n_eff: float,
     zmin: FloatArray | None = None,
     zmax: FloatArray | None = None,
+    moments: tuple[FloatArray, FloatArray] | None = None,
 ) -> FloatArray:
     d = z.shape[1]
 
     def cov() -> FloatArray:
-        c = _weighted_cov(z, w)
+        c = _weighted_cov(z, w, moments)
         _check_covariance(c)
         return c
 
@@ -398,10 +371,10 @@ def _resolve_bandwidth(
             return _scott_factor(n_eff, d) ** 2 * cov()
         if bandwidth == "silverman":
             return _silverman_factor(n_eff, d) ** 2 * cov()
-        c = cov()
-        sd = np.sqrt(np.diag(c))
-        h = _isj_std(z, w, zbounds, zmin, zmax) * _isj_rate_ratio(n_eff, d)
-        return cast(FloatArray, c / np.outer(sd, sd) * np.outer(h, h))
+        # "isj" (here only when a callable returned the name; fit_nd calls _isj_fused).
+        lo = z.min(axis=0) if zmin is None else zmin
+        hi = z.max(axis=0) if zmax is None else zmax
+        return _isj_fused(z, w, zbounds, n_eff, lo, hi, (DEFAULT_GRID[d],) * d, 1.0, moments)[0]
     if isinstance(bandwidth, (bool, np.bool_)):
         raise TypeError(f"bandwidth must be a name, float, matrix or callable; got {bandwidth!r}")
     if isinstance(bandwidth, (int, float, np.integer, np.floating)):
@@ -968,10 +941,10 @@ def fit_nd(
             f"bandwidth must be one of {sorted(ND_BANDWIDTHS)}, a float, a (d, d) matrix or "
             f"a callable; got {bandwidth!r}"
         )
-    # Column-contiguous copy: every later pass (checks, binning, moments) reads columns.
-    xa = np.asfortranarray(xa)
-    xmin = np.array([xa[:, i].min() for i in range(d)])
-    xmax = np.array([xa[:, i].max() for i in range(d)])
+    # One chunked pass for the ranges (and NaN/inf, which propagate into them) and the
+    # moment sums of the covariance; the binning pass is chunked too, so the data are
+    # never copied whole.
+    xmin, xmax, s1, s2 = g.column_moments(xa, w)
     _check_finite(xa, xmin, xmax)
     _check_inside(xa, bnds, xmin, xmax)
     methods = _resolve_methods(method, bnds, xa, w)
@@ -987,18 +960,24 @@ def fit_nd(
                 zb[i] = (None, None)
     zbounds = tuple(zb)
     zmin, zmax = xmin.copy(), xmax.copy()
+    moments: tuple[FloatArray, FloatArray] | None = (s1, s2)
     for i, m in enumerate(methods):
         if m == "transform":  # the transforms are increasing
             zmin[i], zmax[i] = z[:, i].min(), z[:, i].max()
+            moments = None  # the sums were of x, not of the transformed z
     n_eff = float(n) if w is None else float(w.sum() ** 2 / (w**2).sum())
-    hmat = _resolve_bandwidth(bandwidth, z, w, zbounds, n_eff, zmin, zmax)
     base = next((m for m in methods if m != "transform"), "linear")
-    if base == "linear-mbc" and isinstance(bandwidth, str):
-        # Named rules target the second-order estimator; the bias-corrected one has an
-        # O(h^4) bias and a larger optimal bandwidth (as the 1-D core does).
-        hmat = hmat * mbc_scale_nd(n_eff, d) ** 2
+    # Named rules target the second-order estimator; the bias-corrected one has an
+    # O(h^4) bias and a larger optimal bandwidth (as the 1-D core does).
+    named = isinstance(bandwidth, str)
+    mbc2 = mbc_scale_nd(n_eff, d) ** 2 if base == "linear-mbc" and named else 1.0
+    binned = None
+    if isinstance(bandwidth, str) and bandwidth == "isj":
+        hmat, binned = _isj_fused(z, w, zbounds, n_eff, zmin, zmax, sizes, mbc2, moments)
+    else:
+        hmat = _resolve_bandwidth(bandwidth, z, w, zbounds, n_eff, zmin, zmax, moments) * mbc2
     dens, lo, step, active, a0, _ = _grid_estimate(
-        z, w, zbounds, hmat, base, sizes, workers, zmin, zmax
+        z, w, zbounds, hmat, base, sizes, workers, zmin, zmax, binned
     )
     vol = float(np.prod(step))
     wts = np.ones(())
@@ -1032,22 +1011,26 @@ def fit_nd(
     )
 
 
-def _grid_estimate(
-    z: FloatArray,
-    w: FloatArray | None,
-    zbounds: tuple[Bound, ...],
-    hmat: FloatArray,
-    base: str,
-    sizes: tuple[int, ...],
-    workers: int,
-    zmin: FloatArray,
-    zmax: FloatArray,
-) -> tuple[
-    FloatArray, FloatArray, FloatArray, tuple[tuple[bool, bool], ...], FloatArray, FloatArray
-]:
-    """Grid layout, binning, convolution and the boundary method (unnormalised)."""
-    d = z.shape[1]
-    sd = np.sqrt(np.diag(hmat))
+#: Binned data on a laid-out grid: ``(counts, lo, hi, active)``.
+Binned = tuple[FloatArray, FloatArray, FloatArray, tuple[tuple[bool, bool], ...]]
+
+#: The "isj" rule bins the data in the same pass as its per-axis ISJ histograms, so the
+#: grid must be laid out before the ISJ bandwidth is known: it is laid out for a kernel
+#: standard deviation of PILOT_SD_FACTOR times the normal-reference (Scott) one. For
+#: normal data the per-axis ISJ equals the normal reference up to sampling noise, and for
+#: skewed, heavy-tailed or multimodal data it is smaller, so a factor 2 covers it except
+#: on near-flat axes; when it does not, the data are binned again on the ISJ layout.
+#: The layout only sets where the grid ends (CUT pilot sds beyond the data on an open
+#: side, exactly at a bound within that reach), not the estimate's bandwidth.
+PILOT_SD_FACTOR = 2.0
+
+
+def _layout(
+    zbounds: tuple[Bound, ...], zmin: FloatArray, zmax: FloatArray, sd: FloatArray
+) -> tuple[FloatArray, FloatArray, tuple[tuple[bool, bool], ...]]:
+    """Grid ends per axis: a bound within ``CUT * sd`` of the data (active), else the data
+    range padded by ``CUT * sd``."""
+    d = len(zbounds)
     lo = np.empty(d)
     hi = np.empty(d)
     active: list[tuple[bool, bool]] = []
@@ -1059,6 +1042,93 @@ def _grid_estimate(
         lo[i] = blo if lo_act else a
         hi[i] = bhi if hi_act else b
         active.append((bool(lo_act), bool(hi_act)))
+    return lo, hi, tuple(active)
+
+
+def _isj_fused(
+    z: FloatArray,
+    w: FloatArray | None,
+    zbounds: tuple[Bound, ...],
+    n_eff: float,
+    zmin: FloatArray,
+    zmax: FloatArray,
+    sizes: tuple[int, ...],
+    scale2: float,
+    moments: tuple[FloatArray, FloatArray] | None = None,
+) -> tuple[FloatArray, Binned | None]:
+    """The "isj" bandwidth matrix (times ``scale2``) and, when its layout is covered by
+    the pilot's, the data binned in the same pass as the ISJ histograms.
+
+    Each axis is binned on the 1-D estimator's range (its bounds where finite, else the
+    data range padded by 10%) on ``ISJ_GRID`` nodes, and :func:`boundedkde.bandwidth.isj`
+    (reflecting at the grid ends) gives the 1-D bandwidth, carried to the d-dimensional
+    rate by :func:`_isj_rate_ratio` and combined with the data's correlation. The counts
+    are a nearest-node histogram (as in Botev et al.'s reference code): they only feed
+    density functionals on a grid far finer than the bandwidth. They are built in the
+    same pass over the data as the multilinear binning, which needs the grid laid out
+    first: hence the pilot layout (:data:`PILOT_SD_FACTOR`).
+    """
+    d = z.shape[1]
+    c = _weighted_cov(z, w, moments)
+    _check_covariance(c)
+    sd_c = np.sqrt(np.diag(c))
+    pilot = PILOT_SD_FACTOR * _scott_factor(n_eff, d) * math.sqrt(scale2) * sd_c
+    lo_p, hi_p, act_p = _layout(zbounds, zmin, zmax, pilot)
+    ranges = [_binning_range(float(zmin[i]), float(zmax[i]), zbounds[i]) for i in range(d)]
+    wn = None if w is None else w / w.sum()
+    counts, hists = g.binning_pass(
+        z, wn, lo_p, hi_p, sizes, [(glo, ghi, ISJ_GRID) for glo, ghi in ranges]
+    )
+    if wn is None:
+        counts /= z.shape[0]
+    h = np.empty(d)
+    for i in range(d):
+        hist = hists[i]
+        assert hist is not None
+        h[i] = isj(hist, ranges[i][0], ranges[i][1], n_eff)
+    h *= _isj_rate_ratio(n_eff, d)
+    hmat = cast(FloatArray, c / np.outer(sd_c, sd_c) * np.outer(h, h) * scale2)
+    lo_f, hi_f, act_f = _layout(zbounds, zmin, zmax, np.sqrt(np.diag(hmat)))
+    covered = bool(np.all(lo_p <= lo_f) and np.all(hi_p >= hi_f)) and all(
+        (pa or not fa) and (pb or not fb)
+        for (pa, pb), (fa, fb) in zip(act_p, act_f, strict=True)
+    )
+    if not covered:
+        logger.debug("fit_nd: ISJ bandwidth beyond the pilot layout; binning again")
+        return hmat, None
+    return hmat, (counts, lo_p, hi_p, act_p)
+
+
+def _grid_estimate(
+    z: FloatArray,
+    w: FloatArray | None,
+    zbounds: tuple[Bound, ...],
+    hmat: FloatArray,
+    base: str,
+    sizes: tuple[int, ...],
+    workers: int,
+    zmin: FloatArray,
+    zmax: FloatArray,
+    binned: Binned | None = None,
+) -> tuple[
+    FloatArray, FloatArray, FloatArray, tuple[tuple[bool, bool], ...], FloatArray, FloatArray
+]:
+    """Grid layout, binning, convolution and the boundary method (unnormalised).
+
+    ``binned`` is ``(counts, lo, hi, active)`` from a binning pass already made on a
+    layout that covers this bandwidth's (see :func:`_isj_fused`); None bins here.
+    """
+    d = z.shape[1]
+    sd = np.sqrt(np.diag(hmat))
+    wn = None if w is None else w / w.sum()
+    if binned is None:
+        lo, hi, active_l = _layout(zbounds, zmin, zmax, sd)
+        counts = g.multilinear_binning(z, wn, lo, hi, sizes)
+        if wn is None:
+            counts /= z.shape[0]
+    else:
+        counts, lo, hi, active_l = binned
+    active = list(active_l)
     step = (hi - lo) / (np.array(sizes) - 1)
     half = []
     for i in range(d):
@@ -1066,10 +1136,6 @@ def _grid_estimate(
         both = active[i][0] and active[i][1]
         cap = 4 * (sizes[i] - 1) if (base == "reflect" and both) else sizes[i] - 1
         half.append(max(1, min(h, cap)))
-    wn = None if w is None else w / w.sum()
-    counts = g.multilinear_binning(z, wn, lo, hi, sizes)
-    if wn is None:
-        counts /= z.shape[0]
     kern, offsets = g.gaussian_stencil(hmat, step, half)
     vol = float(np.prod(step))
     any_active = any(a or b for a, b in active)
@@ -1078,7 +1144,8 @@ def _grid_estimate(
     if lin and any_active:
         mesh = np.meshgrid(*offsets, indexing="ij")
         kernels += [-m * kern for m in mesh]
-    outs = g.fft_convolve_full(counts, kernels, workers)
+    spectra: dict[tuple[int, tuple[int, ...]], Any] = {}  # kern's spectrum, reused by MBC
+    outs = g.fft_convolve_full(counts, kernels, workers, spectra)
     a0 = np.ones([1] * d)
     if not any_active:
         dens = g.crop(outs[0], half, sizes) / vol
@@ -1111,6 +1178,6 @@ def _grid_estimate(
         # smoother of 1/f^ at the data (f^ read at the binned nodes, as GetDist does).
         floor = FFT_FLOOR * float(dens.max())
         inv = np.where(counts > 0, counts / np.maximum(dens, floor), 0.0)
-        smooth = g.crop(g.fft_convolve_full(inv, [kern], workers)[0], half, sizes) / vol
+        smooth = g.crop(g.fft_convolve_full(inv, [kern], workers, spectra)[0], half, sizes) / vol
         dens = np.maximum(dens * smooth / a0, 0.0)  # FFT round-off can dip below 0
     return dens, lo, step, tuple(active), a0, counts
