@@ -255,6 +255,39 @@ def test_auto_picks_transform_for_a_pole_and_linear_mbc_otherwise() -> None:
     assert kde_u.transform_ == "log"
 
 
+def test_auto_transforms_where_the_density_vanishes_at_every_finite_bound() -> None:
+    """The Hill test's other tail: F(d) ~ d**alpha with alpha > 1 means f -> 0 at the
+    bound. Beta(2, 5) (alpha = 2 at 0, 5 at 1) and Gamma(3) on [0, inf) are transformed;
+    the triangle 2x (alpha = 2 at 0, 1 at 1) and the uniform keep linear-mbc."""
+    rng = np.random.default_rng(12)
+    beta = BoundedKDE(bounds=(0, 1)).fit(rng.beta(2.0, 5.0, size=2000))
+    assert beta.method_ == "transform-mbc"
+    lo_t, hi_t = beta.pole_tests_
+    assert lo_t is not None
+    assert hi_t is not None
+    assert lo_t.zero
+    assert hi_t.zero
+    assert lo_t.index == pytest.approx(2.0, rel=0.2)
+    assert BoundedKDE(bounds=(0, None)).fit(rng.gamma(3.0, size=2000)).method_ == "transform-mbc"
+    tri = BoundedKDE(bounds=(0, 1)).fit(np.sqrt(rng.uniform(size=2000)))
+    assert tri.method_ == "linear-mbc"
+    assert tri.pole_tests_[0] is not None
+    assert tri.pole_tests_[0].zero
+    assert BoundedKDE(bounds=(0, 1)).fit(rng.uniform(size=2000)).method_ == "linear-mbc"
+
+
+def test_zero_test_false_positive_rate_is_about_its_level() -> None:
+    """Under alpha = 1 exactly (uniform distances) k / alpha_hat ~ Gamma(k, 1), so the
+    zero test fires with probability ``level``; at level 0.05 over 400 samples."""
+    from boundedkde.boundary import hill_pole_test
+
+    rng = np.random.default_rng(13)
+    fired = sum(
+        hill_pole_test(np.sort(rng.uniform(size=500))[:60], level=0.05).zero for _ in range(400)
+    )
+    assert 8 <= fired <= 35  # Binomial(400, 0.05): mean 20, sd 4.4
+
+
 def test_auto_does_not_transform_when_data_sit_on_the_bound() -> None:
     x = np.concatenate([np.zeros(30), np.random.default_rng(9).uniform(size=500) ** 2])
     kde = BoundedKDE(bounds=(0, 1)).fit(x)
@@ -272,9 +305,13 @@ def test_named_bandwidths_are_close_to_reference_on_normal_data(bandwidth: str) 
 
 def test_callable_bandwidth_and_float_bandwidth() -> None:
     x = _data((0.0, None))
-    kde = BoundedKDE(bounds=(0, None), bandwidth=lambda x, w: 0.05 * float(np.std(x))).fit(x)
+    # method="linear": under "auto" these Gamma(2) data (f(0) = 0) are log-transformed and
+    # the bandwidth lives on the log scale.
+    kde = BoundedKDE(
+        bounds=(0, None), method="linear", bandwidth=lambda x, w: 0.05 * float(np.std(x))
+    ).fit(x)
     assert kde.bandwidth_ == pytest.approx(0.05 * float(np.std(x)))
-    assert BoundedKDE(bounds=(0, None), bandwidth=0.3).fit(x).bandwidth_ == 0.3
+    assert BoundedKDE(bounds=(0, None), method="linear", bandwidth=0.3).fit(x).bandwidth_ == 0.3
 
 
 def test_fit_returns_self_and_init_only_stores() -> None:

@@ -435,11 +435,29 @@ def test_mbc_beats_plain_linear_on_a_smooth_density() -> None:
 
 def test_auto_picks_transform_at_a_pole_only() -> None:
     rng = np.random.default_rng(18)
-    x = np.column_stack([rng.beta(0.5, 1.0, size=3000), rng.beta(2.0, 2.0, size=3000)])
+    x = np.column_stack([rng.beta(0.5, 1.0, size=3000), rng.uniform(size=3000)])
     fit = fit_nd(x, None, [(0.0, 1.0), (0.0, 1.0)], "auto", "scott")
     assert fit.method == ("transform", "linear-mbc")
-    # f(x) = 0.5 x**-0.5 * 6 y (1 - y): at (0.01, 0.5) the truth is 5 * 1.5 = 7.5
-    assert fit.pdf([[0.01, 0.5]])[0] == pytest.approx(7.5, rel=0.25)
+    # f(x) = 0.5 x**-0.5 * 1: at (0.01, 0.5) the truth is 5
+    assert fit.pdf([[0.01, 0.5]])[0] == pytest.approx(5.0, rel=0.25)
+
+
+def test_auto_transforms_axes_whose_density_vanishes_at_every_bound() -> None:
+    """Beta(2, 5) vanishes at 0 and 1: transformed (and, with every axis transformed, the
+    MBC is applied in the transformed coordinates); the triangle 2y vanishes at 0 only
+    and keeps the linear boundary kernel."""
+    rng = np.random.default_rng(19)
+    x = np.column_stack([rng.beta(2.0, 5.0, size=3000), np.sqrt(rng.uniform(size=3000))])
+    fit = fit_nd(x, None, [(0.0, 1.0), (0.0, 1.0)], "auto", "isj")
+    assert fit.method == ("transform", "linear-mbc")
+    y = np.column_stack([rng.beta(2.0, 5.0, size=3000), rng.beta(5.0, 2.0, size=3000)])
+    both = fit_nd(y, None, [(0.0, 1.0), (0.0, 1.0)], "auto", "isj")
+    assert both.method == ("transform", "transform")
+    plain = fit_nd(y, None, [(0.0, 1.0), (0.0, 1.0)], "transform", "isj")
+    # auto applies the MBC (and its larger bandwidth) in z; explicit "transform" does not.
+    assert np.all(np.diag(both.bandwidth) > np.diag(plain.bandwidth))
+    truth = stats.beta(2, 5).pdf(0.2) * stats.beta(5, 2).pdf(0.8)
+    assert both.pdf([[0.2, 0.8]])[0] == pytest.approx(truth, rel=0.15)
 
 
 # ----------------------------------------------------------------------- errors

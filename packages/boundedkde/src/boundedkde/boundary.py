@@ -497,12 +497,19 @@ class PoleTest:
         One-sided p-value of :math:`H_0: \\alpha \\ge 1` (no pole).
     pole : bool
         ``p_value < level``.
+    p_value_zero : float
+        One-sided p-value of :math:`H_0: \\alpha \\le 1` (the density does not vanish at
+        the bound).
+    zero : bool
+        ``p_value_zero < level``: the density goes to 0 at the bound.
     """
 
     k: float
     index: float
     p_value: float
     pole: bool
+    p_value_zero: float = 1.0
+    zero: bool = False
 
 
 def pole_test_size(n: int) -> int:
@@ -544,7 +551,9 @@ def hill_pole_test(
     Gamma(k, 1/alpha) law exactly, so under :math:`\\alpha = 1` (a finite, positive
     density at the bound) the p-value is the Gamma(k, 1) survival function at
     :math:`k/\\hat\\alpha`. A pole (:math:`f \\to \\infty`, :math:`\\alpha < 1`) is
-    declared when the p-value is below ``level``. Weighted data use weighted means and
+    declared when the p-value is below ``level``; by the same law, a *zero*
+    (:math:`f \\to 0`, :math:`\\alpha > 1`) when the other tail, the Gamma(k, 1)
+    distribution function, is below ``level``. Weighted data use weighted means and
     Kish's effective ``k``.
 
     Parameters
@@ -579,11 +588,32 @@ def hill_pole_test(
         mean_log = float(np.dot(w, logs) / w.sum())
     index = 1.0 / mean_log if mean_log > 0 else math.inf
     p_value = float(stats.gamma.sf(k * mean_log, a=k))
-    return PoleTest(k=k, index=index, p_value=p_value, pole=p_value < level)
+    p_zero = float(stats.gamma.cdf(k * mean_log, a=k))
+    return PoleTest(
+        k=k,
+        index=index,
+        p_value=p_value,
+        pole=p_value < level,
+        p_value_zero=p_zero,
+        zero=p_zero < level,
+    )
 
 
-def select_method(bounded: tuple[bool, bool], poles: tuple[bool, bool]) -> str:
-    """The ``auto`` rule: ``transform-mbc`` at a pole, ``linear-mbc`` otherwise.
+def select_method(
+    bounded: tuple[bool, bool],
+    poles: tuple[bool, bool],
+    zeros: tuple[bool, bool] = (False, False),
+) -> str:
+    """The ``auto`` rule: ``transform-mbc`` at a pole or where the density vanishes at
+    every finite bound, ``linear-mbc`` otherwise.
+
+    A transformation (log, logit) turns a pole into a smooth tail, and a density that
+    goes to 0 at each finite bound into one that decays smoothly in the transformed
+    coordinate, where the plain kernel has no boundary to correct (Geenens 2014,
+    "Probit transformation for kernel density estimation on the unit interval", JASA
+    109, 346-358, shows transformation estimators at their best in both cases). Where
+    the density is positive and finite at a bound, the back-transformed kernel becomes
+    very narrow there and the estimate noisy, so the linear boundary kernel is used.
 
     Parameters
     ----------
@@ -591,13 +621,16 @@ def select_method(bounded: tuple[bool, bool], poles: tuple[bool, bool]) -> str:
         Which bounds are finite.
     poles : tuple of bool
         Whether :func:`hill_pole_test` found a pole at the lower / upper bound.
+    zeros : tuple of bool
+        Whether it found the density vanishing there (``PoleTest.zero``).
 
     Returns
     -------
     str
         ``"none"`` without finite bounds (a plain KDE), ``"transform-mbc"`` when a
-        finite bound shows a pole, else ``"linear-mbc"``, the general method with the
-        smallest asymptotic bias both inside and at the bounds.
+        finite bound shows a pole or every finite bound a zero, else ``"linear-mbc"``,
+        the general method with the smallest asymptotic bias both inside and at the
+        bounds.
 
     Examples
     --------
@@ -607,5 +640,7 @@ def select_method(bounded: tuple[bool, bool], poles: tuple[bool, bool]) -> str:
     if not (bounded[0] or bounded[1]):
         return "none"
     if (bounded[0] and poles[0]) or (bounded[1] and poles[1]):
+        return "transform-mbc"
+    if all(zeros[i] for i in range(2) if bounded[i]):
         return "transform-mbc"
     return "linear-mbc"

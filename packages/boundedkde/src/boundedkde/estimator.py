@@ -246,8 +246,11 @@ class BoundedKDE:
             bounded = (lo is not None, hi is not None)
             if any(bounded):
                 self.pole_tests_ = _pole_tests(xa, w, bounds)
+                lo_t, hi_t = self.pole_tests_
                 method = select_method(
-                    bounded, tuple(t is not None and t.pole for t in self.pole_tests_)  # type: ignore[arg-type]
+                    bounded,
+                    (lo_t is not None and lo_t.pole, hi_t is not None and hi_t.pole),
+                    (lo_t is not None and lo_t.zero, hi_t is not None and hi_t.zero),
                 )
             else:
                 method = "none"

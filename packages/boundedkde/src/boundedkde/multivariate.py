@@ -45,6 +45,7 @@ from scipy.special import logsumexp
 
 from . import _nd_grid as g
 from .bandwidth import isj
+from .boundary import select_method
 from .estimator import _binning_range, _pole_tests
 from .transforms import TRANSFORMS, default_transform
 
@@ -438,11 +439,18 @@ def _resolve_methods(
 
 
 def _has_pole(col: FloatArray, w: FloatArray | None, lo: float | None, hi: float | None) -> bool:
-    """Whether the 1-D core's Hill pole test fires at either finite bound of this axis."""
+    """Whether the 1-D core's ``auto`` rule transforms this axis: its Hill test finds a
+    pole at a finite bound, or the density vanishing at every finite bound
+    (:func:`boundedkde.boundary.select_method`)."""
     if lo is None and hi is None:
         return False
-    tests = _pole_tests(col, w, (lo, hi))
-    return any(t is not None and t.pole for t in tests)
+    t_lo, t_hi = _pole_tests(col, w, (lo, hi))
+    chosen = select_method(
+        (lo is not None, hi is not None),
+        (t_lo is not None and t_lo.pole, t_hi is not None and t_hi.pole),
+        (t_lo is not None and t_lo.zero, t_hi is not None and t_hi.zero),
+    )
+    return chosen == "transform-mbc"
 
 
 # --------------------------------------------------------------------------- the fit
@@ -966,7 +974,14 @@ def fit_nd(
             zmin[i], zmax[i] = z[:, i].min(), z[:, i].max()
             moments = None  # the sums were of x, not of the transformed z
     n_eff = float(n) if w is None else float(w.sum() ** 2 / (w**2).sum())
-    base = next((m for m in methods if m != "transform"), "linear")
+    # With every axis transformed there are no bounds left in z: "auto" then estimates
+    # in z with the multiplicative bias correction (the 1-D core's transform-mbc), an
+    # explicit "transform" with the plain kernel.
+    requested = [method] if isinstance(method, str) else list(method)
+    base = next(
+        (m for m in methods if m != "transform"),
+        "linear-mbc" if "auto" in requested else "linear",
+    )
     # Named rules target the second-order estimator; the bias-corrected one has an
     # O(h^4) bias and a larger optimal bandwidth (as the 1-D core does).
     named = isinstance(bandwidth, str)
