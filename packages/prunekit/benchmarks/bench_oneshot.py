@@ -171,8 +171,10 @@ def run_worker(spec: dict[str, Any]) -> dict[str, Any]:
             method=method, sparsity=sparsity, pattern=pattern, nsamples=calib.shape[0],
             seqlen=calib.shape[1], seed=int(spec["seed"]), dtype=spec["dtype"],
             calib="gensim enwiki calibration split",
+            **spec.get("options", {}).get(method, {}),
         )
         report = prunekit.prune(model, cfg, calib, source=loaded.source, progress=False)
+        result["config"] = cfg.to_dict()
         result["prune_s"] = report.wall_time_s
         result["sparsity"] = report.sparsity
     result["peak_rss_mib"] = _peak_rss_mib()  # load + dense forward + prune
@@ -375,6 +377,14 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="Markdown table")
     parser.add_argument("--rerun", action="store_true", help="recompute cases already stored")
     parser.add_argument("--timeout", type=float, default=4 * 3600)
+    parser.add_argument(
+        "--options",
+        type=json.loads,
+        default=None,
+        help="JSON of extra PruneConfig fields per method, e.g. "
+        '\'{"sparsegpt": {"asymmetric": true, "true_sequential": true}}\' '
+        "(recorded in the settings; default: none, the config defaults)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
 
@@ -391,6 +401,8 @@ def main() -> int:
     results_path = args.results or ROOT / "out" / f"bench_oneshot-{args.mode}.json"
     results = _load_results(results_path)
     settings = {**MODES[args.mode], "seed": 0, "dtype": args.dtype, "threads": args.threads}
+    if args.options:
+        settings["options"] = args.options
     if results.get("settings") != settings:
         results = {"settings": settings, "cases": {}}
     results["threads"] = args.threads

@@ -28,7 +28,7 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the install
     raise ImportError("the prunekit command line needs click: pip install 'prunekit[cli]'") from exc
 
-from prunekit.config import FORWARD_DTYPES, SCORES, STRUCTURES, PruneConfig
+from prunekit.config import FORWARD_DTYPES, SCORES, STREAMS, STRUCTURES, PruneConfig
 from prunekit.masks import GROUPS
 from prunekit.methods import METHODS
 
@@ -186,6 +186,31 @@ _CONFIG_OPTIONS: list[tuple[str, dict[str, Any]]] = [
             "statistics after each stage (default off)."
         },
     ),
+    (
+        "--stream",
+        {
+            "type": click.Choice(STREAMS),
+            "help": "Activations feeding the statistics: the pruned model's (default) or "
+            "the dense model's.",
+        },
+    ),
+    (
+        "--asymmetric/--no-asymmetric",
+        {
+            "help": "SparseGPT: reconstruct the dense model's layer outputs from the pruned "
+            "inputs (GPTAQ asymmetric calibration; default off)."
+        },
+    ),
+    (
+        "--dsnot/--no-dsnot",
+        {"help": "Wanda: refine masks with DSnoT prune-and-grow swaps (default off)."},
+    ),
+    (
+        "--owl/--no-owl",
+        {"help": "Wanda: outlier-weighted layer-wise sparsity, OWL (default off)."},
+    ),
+    ("--owl-m", {"type": float, "help": "OWL outlier threshold M (default 5)."}),
+    ("--owl-lambda", {"type": float, "help": "OWL largest sparsity deviation (default 0.08)."}),
     (
         "--dtype",
         {
@@ -377,9 +402,7 @@ def prune(
             speed["params_pruned"] = count_parameters(loaded.model)
             del dense_copy
         if save is not None:
-            saved = save_model(
-                loaded.model, save, tokenizer=loaded.tokenizer, source=loaded.source
-            )
+            saved = save_model(loaded.model, save, tokenizer=loaded.tokenizer, source=loaded.source)
             size = sum(f.stat().st_size for f in Path(saved).glob("*.safetensors"))
             speed = {**(speed or {}), "safetensors_bytes": size}
         result = replace(result, speed=speed)

@@ -24,13 +24,21 @@ from prunekit.methods.sparsegpt import DEFAULT_BLOCKSIZE, DEFAULT_PERCDAMP
 
 __all__ = [
     "FORWARD_DTYPES",
+    "OWL_LAMBDA",
+    "OWL_M",
     "SCORES",
+    "STREAMS",
     "STRUCTURES",
     "PruneConfig",
 ]
 
 #: Calibration forward dtypes (statistics and SparseGPT updates are always float32).
 FORWARD_DTYPES: tuple[str, ...] = ("bfloat16", "float32")
+#: Which model's activations feed the per-block statistics.
+STREAMS: tuple[str, ...] = ("pruned", "dense")
+#: OWL defaults (Yin et al. 2024, reference code's LLaMA setting: Hyper_m 5, Lamda 0.08).
+OWL_M = 5.0
+OWL_LAMBDA = 0.08
 #: Structured pruning targets (issue 6): attention heads, MLP channels, both, or none.
 STRUCTURES: tuple[str, ...] = ("none", "heads", "mlp", "both")
 #: Structured pruning importance scores.
@@ -111,6 +119,29 @@ class PruneConfig:
         gate/up, down for Llama) and collect each stage's statistics after the earlier
         stages were pruned, as the SparseGPT reference code's ``--true-sequential`` option.
         Costs up to ~2 extra partial block forwards per block; off by default.
+    stream : {"pruned", "dense"}
+        Whose activations feed each block's statistics: ``"pruned"`` (the model pruned so far,
+        as the SparseGPT and Wanda reference codes do; default) or ``"dense"`` (the unpruned
+        model's, one forward per block and no recomputation).
+    asymmetric : bool
+        SparseGPT only: asymmetric calibration (GPTAQ, Li et al. 2025). Carry the dense
+        model's activations beside the pruned ones and reconstruct the *dense model's*
+        layer outputs ``WX̃`` from the pruned inputs ``X`` instead of ``WX``. One more block
+        forward per stage, one more activation buffer and a copy of one block. Needs
+        ``true_sequential=True`` (without it the modules of a block correct the same upstream
+        error twice: SmolLM2 2:4 perplexity 2988 instead of 54) and ``stream="pruned"``.
+    dsnot : bool
+        Wanda only: refine each unstructured row mask with DSnoT's training-free
+        prune-and-grow swaps (Zhang et al. 2024). Off by default (plain Wanda).
+    owl : bool
+        Wanda only: outlier-weighted layer-wise sparsity (OWL, Yin et al. 2024): blocks with a
+        larger share of outlier Wanda scores are pruned less, the total sparsity unchanged.
+        The outlier ratios come from a dense pass (free with ``stream="dense"``). Unstructured
+        patterns only. Off by default.
+    owl_m, owl_lambda : float
+        OWL's outlier threshold ``M`` (score > M x the block mean) and largest deviation
+        ``λ`` of a block's sparsity from the target; defaults 5 and 0.08 from the OWL
+        reference code's LLaMA setting.
     dtype : {"float32", "bfloat16"}
         Dtype of calibration forward passes (bfloat16 via autocast; statistics and OBS
         updates stay float32).
@@ -160,6 +191,12 @@ class PruneConfig:
     percdamp: float = DEFAULT_PERCDAMP
     blocksize: int = DEFAULT_BLOCKSIZE
     true_sequential: bool = False
+    stream: Literal["pruned", "dense"] = "pruned"
+    asymmetric: bool = False
+    dsnot: bool = False
+    owl: bool = False
+    owl_m: float = OWL_M
+    owl_lambda: float = OWL_LAMBDA
     dtype: Literal["float32", "bfloat16"] = "float32"
     threads: int | None = None
     eval_data: str | None = None
@@ -211,6 +248,39 @@ class PruneConfig:
             )
         if not isinstance(self.true_sequential, bool):
             raise TypeError(f"true_sequential must be a bool; got {self.true_sequential!r}")
+        _check_choice("stream", self.stream, STREAMS)
+        for name in ("asymmetric", "dsnot", "owl"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be a bool; got {getattr(self, name)!r}")
+        if self.asymmetric and self.method != "sparsegpt":
+            raise ValueError(
+                f"asymmetric calibration is a sparsegpt option; got method={self.method!r}"
+            )
+        if self.asymmetric and not self.true_sequential:
+            raise ValueError(
+                "asymmetric calibration needs true_sequential=True: each stage must see the "
+                "already corrected earlier stages, else q/k/v and o/down correct the same "
+                "upstream error twice"
+            )
+        if self.asymmetric and self.stream != "pruned":
+            raise ValueError(
+                "asymmetric calibration needs stream='pruned' (it adds the dense stream)"
+            )
+        if self.stream == "dense" and self.true_sequential:
+            raise ValueError("true_sequential needs stream='pruned'")
+        for name in ("dsnot", "owl"):
+            if getattr(self, name) and self.method != "wanda":
+                raise ValueError(f"{name} is a wanda option; got method={self.method!r}")
+        if self.dsnot and self.group != "row":
+            raise ValueError("dsnot refines per-row masks; it needs group='row'")
+        if self.owl and nm is not None:
+            raise ValueError(f"owl allocates unstructured sparsity per block; got pattern {nm}")
+        for name in ("owl_m", "owl_lambda"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise TypeError(f"{name} must be a number; got {value!r}")
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be > 0; got {value!r}")
         _check_choice("dtype", self.dtype, FORWARD_DTYPES)
         if self.threads is not None:
             _check_int("threads", self.threads, 1)

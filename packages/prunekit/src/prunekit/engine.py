@@ -10,10 +10,16 @@ Wanda's reference implementation does the same). The engine therefore:
    raises a private exception to stop the forward;
 2. for each block: the caller collects statistics with hooks (:func:`collect_statistics`)
    and prunes; the engine then runs the (pruned) block on every sample, and its outputs
-   become the next block's inputs.
+   become the next block's inputs. Sample ``i``'s output overwrites sample ``i``'s input in
+   place (it depends on nothing else), so one activation buffer serves every block.
 
-Only two buffers of one block's activations (inputs and outputs) live at a time, so
-memory grows with the width and the calibration set, not with depth. KV caches are turned
+On request (``dense_stream=True``) a second buffer carries the *dense* model's hidden
+states beside the pruned model's, for methods whose target is the dense model's output
+(asymmetric calibration, see :mod:`prunekit.methods.sparsegpt`); the caller advances it in
+place during its statistics pass (:func:`run_statistics_pass` with ``write_dense``).
+
+At most two ``(nsamples, seqlen, hidden)`` buffers live at a time, so memory grows with the
+width and the calibration set, not with depth. KV caches are turned
 off. Calibration forwards may run under bfloat16 autocast (a setting); statistics are always
 accumulated in float32.
 """
@@ -91,6 +97,9 @@ class BlockInputs:
         The keyword the hidden states were passed under, or None if positional.
     autocast_dtype : torch.dtype or None
         bfloat16 to run forwards under CPU/GPU autocast; None for the model's own dtype.
+    dense : torch.Tensor or None
+        The dense (unpruned) model's activations entering the block, same shape as
+        ``hidden``, when the engine was asked for a dense stream; else None.
     """
 
     hidden: torch.Tensor
@@ -98,6 +107,7 @@ class BlockInputs:
     kwargs: dict[str, Any]
     hidden_key: str | None = None
     autocast_dtype: torch.dtype | None = None
+    dense: torch.Tensor | None = None
 
     @property
     def nsamples(self) -> int:
@@ -109,9 +119,11 @@ class BlockInputs:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.hidden.device.type, dtype=self.autocast_dtype)
 
-    def forward(self, block: nn.Module, index: int) -> torch.Tensor:
-        """Run ``block`` on sample ``index`` and return its output hidden states."""
-        hidden = self.hidden[index : index + 1]
+    def forward(
+        self, block: nn.Module, index: int, source: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Run ``block`` on sample ``index`` of ``source`` (default ``hidden``); return outputs."""
+        hidden = (self.hidden if source is None else source)[index : index + 1]
         with torch.no_grad(), self._autocast():
             if self.hidden_key is None:
                 out = block(hidden, *self.args, **self.kwargs)
@@ -207,11 +219,17 @@ def capture_block_inputs(
 
 @dataclass
 class BlockStep:
-    """One decoder block handed to the caller by :func:`sequential_blocks`."""
+    """One decoder block handed to the caller by :func:`sequential_blocks`.
+
+    The caller sets ``outputs_ready`` when it already wrote the block's outputs into
+    ``inputs.hidden`` (e.g. a statistics pass with ``write_outputs=True``); the engine then
+    skips its own pass over the block.
+    """
 
     index: int
     block: nn.Module
     inputs: BlockInputs
+    outputs_ready: bool = False
 
 
 def sequential_blocks(
@@ -221,6 +239,7 @@ def sequential_blocks(
     forward_dtype: str = "float32",
     progress: bool = True,
     skip_outputs_after: int | None = None,
+    dense_stream: bool = False,
 ) -> Iterator[BlockStep]:
     """Yield the decoder blocks in order, each with its calibration inputs.
 
@@ -240,6 +259,9 @@ def sequential_blocks(
     skip_outputs_after : int or None
         Do not compute outputs of blocks with index ``>=`` this (the last block's outputs
         are never needed). Defaults to the last block.
+    dense_stream : bool
+        Also carry the dense model's activations in ``step.inputs.dense`` (a copy of the
+        captured inputs, one more buffer); the caller advances it in place.
 
     Yields
     ------
@@ -250,15 +272,18 @@ def sequential_blocks(
     inputs = capture_block_inputs(
         model, calibration, forward_dtype=forward_dtype, progress=progress
     )
-    outputs = torch.empty_like(inputs.hidden)
+    if dense_stream:
+        inputs.dense = inputs.hidden.clone()
     for index, block in enumerate(tqdm(layers, desc="blocks", disable=not progress, leave=False)):
-        yield BlockStep(index=index, block=block, inputs=inputs)
+        step = BlockStep(index=index, block=block, inputs=inputs)
+        yield step
         if index >= last:
             break
+        if step.outputs_ready:
+            continue
         for i in range(inputs.nsamples):
-            outputs[i] = inputs.forward(block, i)[0]
-        # Swap buffers: this block's outputs are the next block's inputs.
-        inputs.hidden, outputs = outputs, inputs.hidden
+            # In place: sample i's output depends only on sample i's input.
+            inputs.hidden[i] = inputs.forward(block, i)[0]
 
 
 # Widths from which the Gram matrix XᵀX is accumulated as its upper block triangle only.
@@ -297,23 +322,40 @@ class StatisticsCollector:
 
     Modules that receive the very same input tensor (q/k/v after one layer norm, gate/up)
     share one accumulator, so a Hessian is computed once per distinct input.
+
+    With ``cross=True`` (asymmetric calibration) every sample is first run through the
+    dense block, whose hooks (:meth:`dense_hook`) keep the dense inputs ``x̃`` of each module
+    in ``stash``; the pruned pass then also accumulates ``Σ x̃ xᵀ`` (token by token).
     """
 
     statistic: Statistic
     names: list[str]
+    cross: bool = False
+    allow_stop: bool = True
     sums: dict[str, torch.Tensor] = field(default_factory=dict)
+    linear_sums: dict[str, torch.Tensor] = field(default_factory=dict)
+    cross_sums: dict[str, torch.Tensor] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
     alias: dict[str, str] = field(default_factory=dict)
     order: list[str] = field(default_factory=list)
     sample: int = 0
     stop_after: str | None = None
+    dense_phase: bool = False
+    dense_full: bool = False
+    stash: dict[str, torch.Tensor] = field(default_factory=dict)
     _seen: list[tuple[torch.Tensor, str]] = field(default_factory=list)
 
     def new_sample(self, index: int) -> None:
         """Start sample ``index``; after the first one, stop forwards at the last module."""
         self.sample = index
         self._seen = []
-        if index == 1 and self.order and len(self.order) == len(set(self.order)):
+        self.stash = {}
+        if (
+            self.allow_stop
+            and index == 1
+            and self.order
+            and len(self.order) == len(set(self.order))
+        ):
             # Every module was called once: nothing after the last one needs to run.
             self.stop_after = self.order[-1]
 
@@ -321,6 +363,8 @@ class StatisticsCollector:
         """Forward pre-hook for the module called ``name``."""
 
         def pre_hook(_module: nn.Module, args: tuple[Any, ...]) -> None:
+            if self.dense_phase:
+                return
             x = args[0]
             if self.sample == 0:
                 self.order.append(name)
@@ -337,6 +381,18 @@ class StatisticsCollector:
 
         return pre_hook
 
+    def dense_hook(self, name: str) -> Callable[[nn.Module, tuple[Any, ...]], None]:
+        """Forward pre-hook on the dense block's module ``name``: keep its input."""
+
+        def pre_hook(_module: nn.Module, args: tuple[Any, ...]) -> None:
+            if not self.dense_phase:
+                return
+            self.stash[name] = args[0]
+            if not self.dense_full and len(self.stash) == len(self.names):
+                raise _StopForward
+
+        return pre_hook
+
     def _accumulate(self, name: str, x: torch.Tensor) -> None:
         rows = x.reshape(-1, x.shape[-1]).float()
         if self.statistic == "hessian":
@@ -347,13 +403,26 @@ class StatisticsCollector:
                 )
                 self.sums[name] = acc
             _add_gram(acc, rows)
+            if self.cross:
+                dense = self.stash.get(name)
+                if dense is None:
+                    raise RuntimeError(f"the dense block never fed module {name!r}")
+                dense_rows = dense.reshape(-1, dense.shape[-1]).float()
+                cross = self.cross_sums.get(name)
+                if cross is None:
+                    cross = torch.zeros_like(acc)
+                    self.cross_sums[name] = cross
+                cross.addmm_(dense_rows.t(), rows)
         elif self.statistic == "input_norms":
             acc = self.sums.get(name)
             sq = rows.square().sum(dim=0)
+            lin = rows.sum(dim=0)
             if acc is None:
                 self.sums[name] = sq
+                self.linear_sums[name] = lin
             else:
                 acc.add_(sq)
+                self.linear_sums[name].add_(lin)
         self.counts[name] = self.counts.get(name, 0) + rows.shape[0]
 
     def statistics(self, name: str) -> LayerStatistics:
@@ -368,8 +437,15 @@ class StatisticsCollector:
         if self.statistic == "hessian":
             hessian = acc * (2.0 / count)
             _fill_lower(hessian)
-            return LayerStatistics(nsamples=count, hessian=hessian)
-        return LayerStatistics(nsamples=count, input_sq_norms=acc)
+            cross = self.cross_sums.get(owner)
+            return LayerStatistics(
+                nsamples=count,
+                hessian=hessian,
+                cross=None if cross is None else cross * (2.0 / count),
+            )
+        return LayerStatistics(
+            nsamples=count, input_sq_norms=acc, input_sums=self.linear_sums.get(owner)
+        )
 
     def release(self, name: str) -> None:
         """Free the accumulator of ``name`` once no other module shares it."""
@@ -377,11 +453,17 @@ class StatisticsCollector:
         users = [n for n in self.names if self.alias.get(n, n) == owner]
         if users and users[-1] == name:
             self.sums.pop(owner, None)
+            self.linear_sums.pop(owner, None)
+            self.cross_sums.pop(owner, None)
 
 
 @contextlib.contextmanager
 def collect_statistics(
-    modules: dict[str, nn.Module], statistic: Statistic
+    modules: dict[str, nn.Module],
+    statistic: Statistic,
+    *,
+    dense_modules: dict[str, nn.Module] | None = None,
+    allow_stop: bool = True,
 ) -> Iterator[StatisticsCollector]:
     """Hook ``modules`` to accumulate ``statistic``; the hooks are removed on exit, always.
 
@@ -391,16 +473,29 @@ def collect_statistics(
         Linear-like modules keyed by a name (block-relative names are fine).
     statistic : {"none", "input_norms", "hessian"}
         What to accumulate.
+    dense_modules : dict of str to torch.nn.Module or None
+        The same modules of the dense block (same keys), for asymmetric ``"hessian"``
+        statistics: their inputs are stashed and ``Σ x̃ xᵀ`` is accumulated as well.
+    allow_stop : bool
+        Let forwards stop after the last hooked module (False when the block's outputs are
+        wanted).
 
     Yields
     ------
     StatisticsCollector
     """
-    collector = StatisticsCollector(statistic=statistic, names=list(modules))
+    collector = StatisticsCollector(
+        statistic=statistic,
+        names=list(modules),
+        cross=dense_modules is not None,
+        allow_stop=allow_stop,
+    )
     handles = []
     try:
         for name, module in modules.items():
             handles.append(module.register_forward_pre_hook(collector.hook(name)))
+        for name, module in (dense_modules or {}).items():
+            handles.append(module.register_forward_pre_hook(collector.dense_hook(name)))
         yield collector
     finally:
         for handle in handles:
@@ -415,11 +510,63 @@ def run_statistics_pass(
     *,
     progress: bool = False,
     desc: str = "statistics",
+    write_outputs: bool = False,
+    dense_block: nn.Module | None = None,
+    write_dense: bool = False,
 ) -> StatisticsCollector:
-    """Run every sample through ``block`` with statistics hooks on ``modules``."""
-    with collect_statistics(modules, statistic) as collector:
+    """Run every sample through ``block`` with statistics hooks on ``modules``.
+
+    Parameters
+    ----------
+    block : torch.nn.Module
+        The decoder block (possibly partly pruned already).
+    inputs : BlockInputs
+        Its calibration inputs.
+    modules : dict of str to torch.nn.Module
+        Modules of ``block`` to hook, keyed by their names relative to ``block``.
+    statistic : {"none", "input_norms", "hessian"}
+        What to accumulate.
+    write_outputs : bool
+        Run the whole block and overwrite ``inputs.hidden`` with its outputs (for methods
+        whose statistics all come from one stream: the engine can skip its own pass).
+    dense_block : torch.nn.Module or None
+        The unpruned block (``block`` itself while it is still unpruned). Each sample of
+        ``inputs.dense`` is run through it first and the cross statistic ``Σ x̃ xᵀ`` of the
+        dense inputs ``x̃`` and the pruned inputs ``x`` is accumulated as well.
+    write_dense : bool
+        With ``dense_block``: run it to the end and overwrite ``inputs.dense`` with its
+        outputs (the dense stream advances by one block).
+    """
+    dense_modules = None
+    if dense_block is not None:
+        if inputs.dense is None:
+            raise ValueError(
+                "a dense block needs inputs.dense (sequential_blocks(dense_stream=True))"
+            )
+        dense_modules = {name: dense_block.get_submodule(name) for name in modules}
+    with collect_statistics(
+        modules,
+        statistic,
+        dense_modules=dense_modules,
+        allow_stop=not write_outputs,
+    ) as collector:
+        collector.dense_full = write_dense
         for i in tqdm(range(inputs.nsamples), desc=desc, disable=not progress, leave=False):
             collector.new_sample(i)
-            with contextlib.suppress(_StopForward):
-                inputs.forward(block, i)
+            if dense_block is not None:
+                collector.dense_phase = True
+                try:
+                    if write_dense:
+                        assert inputs.dense is not None
+                        inputs.dense[i] = inputs.forward(dense_block, i, inputs.dense)[0]
+                    else:
+                        with contextlib.suppress(_StopForward):
+                            inputs.forward(dense_block, i, inputs.dense)
+                finally:
+                    collector.dense_phase = False
+            if write_outputs:
+                inputs.hidden[i] = inputs.forward(block, i)[0]
+            else:
+                with contextlib.suppress(_StopForward):
+                    inputs.forward(block, i)
     return collector

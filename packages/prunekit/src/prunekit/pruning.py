@@ -15,6 +15,7 @@ block by block through the sequential engine (:mod:`prunekit.engine`):
 from __future__ import annotations
 
 import contextlib
+import copy
 import importlib
 import logging
 import time
@@ -104,19 +105,78 @@ def _check_nm(targets: list[TargetModule], config: PruneConfig) -> None:
             )
 
 
-def _prune_module(target: TargetModule, stats: LayerStatistics | None, config: PruneConfig) -> None:
+def _prune_module(
+    target: TargetModule,
+    stats: LayerStatistics | None,
+    config: PruneConfig,
+    sparsity: float | None = None,
+) -> None:
     method = METHODS[config.method]
     weight = get_weight(target.module)
     result = method.run(
         weight,
         stats,
-        sparsity=config.sparsity,
+        sparsity=config.sparsity if sparsity is None else sparsity,
         pattern=config.nm,
         group=config.group,
         percdamp=config.percdamp,
         blocksize=config.blocksize,
+        dsnot=config.dsnot,
     )
     set_weight(target.module, result.weight)
+
+
+def owl_sparsities(
+    outlier_ratios: dict[int, float],
+    sizes: dict[int, int],
+    sparsity: float,
+    lam: float,
+) -> dict[int, float]:
+    """OWL layer-wise sparsities from per-block outlier ratios (Yin et al. 2024).
+
+    Densities are the outlier ratios mapped linearly onto ``[0, 2λ]``, shifted so that the
+    parameter-weighted mean density is ``1 − sparsity`` (the reference code's unweighted
+    mean is the same when all blocks are of one size), i.e. blocks with more outliers are
+    pruned less, every block within ``±2λ`` of the target and the total sparsity unchanged.
+
+    Parameters
+    ----------
+    outlier_ratios : dict of int to float
+        Block index to its fraction of outlier scores.
+    sizes : dict of int to int
+        Block index to its number of targeted weights.
+    sparsity : float
+        Global target sparsity.
+    lam : float
+        OWL's λ, the largest deviation from the mean (0.08 in the paper).
+
+    Returns
+    -------
+    dict of int to float
+        Block index to its sparsity, clipped to ``[0, 0.99]``.
+
+    Examples
+    --------
+    >>> owl_sparsities({0: 0.01, 1: 0.03}, {0: 10, 1: 10}, 0.5, 0.08)
+    {0: 0.58, 1: 0.42}
+    """
+    blocks = sorted(outlier_ratios)
+    low = min(outlier_ratios.values())
+    high = max(outlier_ratios.values())
+    if not blocks or high - low <= 0:
+        return {b: sparsity for b in blocks}
+    scaled = {b: (outlier_ratios[b] - low) / (high - low) * 2 * lam for b in blocks}
+    total = sum(sizes[b] for b in blocks)
+    mean = sum(scaled[b] * sizes[b] for b in blocks) / total
+    return {
+        b: round(min(0.99, max(0.0, 1.0 - (scaled[b] - mean + 1.0 - sparsity))), 12) for b in blocks
+    }
+
+
+def _outlier_ratio(scores: list[torch.Tensor], m: float) -> float:
+    """Fraction of the scores above ``m`` times their mean (OWL's layer outlier ratio)."""
+    flat = torch.cat([s.reshape(-1) for s in scores])
+    return float((flat > m * flat.mean()).float().mean())
 
 
 def _stages(
@@ -150,6 +210,65 @@ def _stages(
     return stages
 
 
+def _block_scores(
+    block_targets: list[TargetModule], stats: dict[str, LayerStatistics]
+) -> list[torch.Tensor]:
+    from prunekit.methods import wanda_scores
+
+    out = []
+    for target in block_targets:
+        norms = stats[target.name].input_sq_norms
+        assert norms is not None
+        out.append(wanda_scores(get_weight(target.module), norms))
+    return out
+
+
+def _dense_pass(
+    model: nn.Module,
+    config: PruneConfig,
+    calibration: torch.Tensor,
+    by_block: dict[int, list[TargetModule]],
+    statistic: Any,
+    *,
+    progress: bool,
+    prune_now: bool,
+) -> tuple[dict[int, float], dict[str, LayerStatistics]]:
+    """One pass of the dense model: per-block statistics from the dense model's activations.
+
+    Returns the OWL outlier ratio of every block (if ``config.owl``) and, unless
+    ``prune_now``, the statistics of every target (else each block is pruned right after
+    its statistics were taken, which needs no storage).
+    """
+    ratios: dict[int, float] = {}
+    kept: dict[str, LayerStatistics] = {}
+    last_block = max(by_block)
+    steps = sequential_blocks(
+        model,
+        calibration,
+        forward_dtype=config.dtype,
+        progress=progress,
+        skip_outputs_after=last_block,
+    )
+    for step in steps:
+        block_targets = by_block.get(step.index, [])
+        if not block_targets:
+            continue
+        modules = {t.relative_name: t.module for t in block_targets}
+        collector = run_statistics_pass(
+            step.block, step.inputs, modules, statistic, write_outputs=True
+        )
+        step.outputs_ready = True
+        stats = {t.name: collector.statistics(t.relative_name) for t in block_targets}
+        if config.owl:
+            ratios[step.index] = _outlier_ratio(_block_scores(block_targets, stats), config.owl_m)
+        if prune_now:
+            for target in block_targets:
+                _prune_module(target, stats[target.name], config)
+        else:
+            kept.update(stats)
+    return ratios, kept
+
+
 def prune_unstructured(
     model: nn.Module,
     config: PruneConfig,
@@ -167,6 +286,38 @@ def prune_unstructured(
     by_block: dict[int, list[TargetModule]] = {}
     for target in targets:
         by_block.setdefault(target.block, []).append(target)
+    sizes = {b: sum(get_weight(t.module).numel() for t in ts) for b, ts in by_block.items()}
+    block_sparsity: dict[int, float] = {}
+    if config.stream == "dense":
+        # Statistics from the dense model: one forward per block, no recomputation.
+        ratios, stats = _dense_pass(
+            model,
+            config,
+            calibration,
+            by_block,
+            method.statistic,
+            progress=progress,
+            prune_now=not config.owl,
+        )
+        if config.owl:
+            block_sparsity = owl_sparsities(ratios, sizes, config.sparsity, config.owl_lambda)
+            for block, block_targets in by_block.items():
+                for target in block_targets:
+                    _prune_module(target, stats.pop(target.name), config, block_sparsity[block])
+        return
+    if config.owl:
+        # OWL's outlier ratios come from a dense pass (as in its reference code).
+        ratios, _ = _dense_pass(
+            model,
+            config,
+            calibration,
+            by_block,
+            "input_norms",
+            progress=progress,
+            prune_now=False,
+        )
+        block_sparsity = owl_sparsities(ratios, sizes, config.sparsity, config.owl_lambda)
+        logger.info("OWL block sparsities: %s", block_sparsity)
     last_block = max(by_block)
     steps = sequential_blocks(
         model,
@@ -174,10 +325,13 @@ def prune_unstructured(
         forward_dtype=config.dtype,
         progress=progress,
         skip_outputs_after=last_block,
+        dense_stream=config.asymmetric,
     )
     for step in steps:
         block_targets = by_block.get(step.index, [])
         if not block_targets:
+            if config.asymmetric:
+                _advance_dense(step)
             continue
         modules = {t.relative_name: t.module for t in block_targets}
         by_name = {t.relative_name: t for t in block_targets}
@@ -185,15 +339,37 @@ def prune_unstructured(
             stages = _stages(step.block, step.inputs, modules)
         else:
             stages = [list(modules)]
-        for stage in stages:
+        dense_block: nn.Module | None = None
+        if config.asymmetric:
+            # Later stages see a partly pruned block: keep the dense one for the dense stream.
+            dense_block = copy.deepcopy(step.block) if len(stages) > 1 else step.block
+        for number, stage in enumerate(stages):
             # Statistics of this stage's inputs, with the earlier stages already pruned.
             collector = run_statistics_pass(
-                step.block, step.inputs, {n: modules[n] for n in stage}, method.statistic
+                step.block,
+                step.inputs,
+                {n: modules[n] for n in stage},
+                method.statistic,
+                dense_block=dense_block,
+                write_dense=dense_block is not None and number == len(stages) - 1,
             )
             for name in stage:
-                _prune_module(by_name[name], collector.statistics(name), config)
+                _prune_module(
+                    by_name[name],
+                    collector.statistics(name),
+                    config,
+                    block_sparsity.get(step.index),
+                )
                 collector.release(name)
+        del dense_block
         logger.debug("pruned block %d (%d modules)", step.index, len(block_targets))
+
+
+def _advance_dense(step: Any) -> None:
+    """Run a block without targets on the dense stream (asymmetric calibration)."""
+    inputs = step.inputs
+    for i in range(inputs.nsamples):
+        inputs.dense[i] = inputs.forward(step.block, i, inputs.dense)[0]
 
 
 def prune(

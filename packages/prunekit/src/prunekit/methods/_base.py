@@ -28,11 +28,19 @@ class LayerStatistics:
         ``(in,)`` float32, ``Σ_t x_tj²`` over all tokens (Wanda's ``‖X_j‖₂²``).
     hessian : torch.Tensor or None
         ``(in, in)`` float32, ``H = 2 XᵀX / n`` (SparseGPT's layer-wise Hessian).
+    input_sums : torch.Tensor or None
+        ``(in,)`` float32, ``Σ_t x_tj`` (with ``input_sq_norms``: the mean and variance of
+        each input feature, used by DSnoT).
+    cross : torch.Tensor or None
+        ``(in, in)`` float32, ``2 X̃ᵀX / n`` with ``X̃`` the inputs the *dense* model gives
+        the layer on the same tokens (asymmetric calibration); None when not collected.
     """
 
     nsamples: int
     input_sq_norms: torch.Tensor | None = None
     hessian: torch.Tensor | None = None
+    input_sums: torch.Tensor | None = None
+    cross: torch.Tensor | None = None
 
 
 @dataclass(frozen=True)

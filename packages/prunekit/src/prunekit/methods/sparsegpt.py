@@ -19,6 +19,20 @@ Numerics follow the paper: float32 throughout; damping ``λ = percdamp · mean(d
 with ``percdamp = 0.01``; inputs that are always zero (``H_cc = 0``) get ``H_cc = 1`` and
 their weights set to zero, since they never affect the output.
 
+Asymmetric calibration (optional, ``stats.cross`` given). In a sequential run the layer's
+inputs ``X`` come from the already pruned earlier blocks, while the dense model fed it
+``X̃`` on the same tokens. Minimising ``‖WX − ŴX‖²`` only reconstructs what the *dense layer*
+would output on the pruned inputs; the dense *model*'s output is ``WX̃``. Following the
+asymmetric calibration of GPTAQ (Li et al. 2025, "GPTAQ: Efficient Finetuning-Free
+Quantization for Asymmetric Calibration", ICML), the objective becomes ``‖WX̃ − ŴX‖²``.
+It splits exactly as ``‖WX̃ − W*X‖² + ‖(W* − Ŵ)X‖²`` with ``W*`` the least-squares map
+``W X̃Xᵀ (XXᵀ)⁻¹``, so SparseGPT run on ``W*`` minimises it; with the same damping ``λ`` as
+the OBS pass, ``W* = W + W(X̃Xᵀ − XXᵀ)(XXᵀ + λI)⁻¹`` (the ridge solution pulled towards
+``W``, equal to ``W`` when ``X̃ = X``). GPTAQ applies the same correction column by column
+inside its quantisation loop; here it is applied once before the OBS pass (the loop is
+unchanged). Cost: one more ``in × in`` statistic and Cholesky solve per layer, plus the
+engine's dense forward per block.
+
 Exact counts: block ``b`` prunes ``floor(s·rows·end_b) − floor(s·rows·start_b)`` weights,
 chosen by index, so the matrix prunes exactly ``floor(s · rows · cols)``.
 """
@@ -94,6 +108,26 @@ def inverse_hessian_cholesky(hessian: torch.Tensor, percdamp: float) -> torch.Te
         "SparseGPT: the damped Hessian is not positive definite even with damping "
         f"{damp:.3g}; use more calibration samples or a larger percdamp"
     )
+
+
+def _asymmetric_target(
+    w: torch.Tensor, hessian: torch.Tensor, cross: torch.Tensor, percdamp: float
+) -> torch.Tensor:
+    """``W* = W + W(C − H)(H + λI)⁻¹``: the dense-output target on the pruned inputs.
+
+    ``H = 2XXᵀ/n`` (pruned inputs), ``C = 2X̃Xᵀ/n`` (dense × pruned inputs), ``λ`` the OBS
+    damping. Minimises ``‖WX̃ − W*X‖² + λ‖W* − W‖²`` (see the module docstring).
+    """
+    damp = percdamp * float(torch.diagonal(hessian).mean())
+    damped = hessian.clone()
+    torch.diagonal(damped).add_(damp)
+    factor, info = torch.linalg.cholesky_ex(damped)
+    if int(info) != 0:
+        logger.warning("asymmetric calibration skipped: damped Hessian not positive definite")
+        return w
+    # (H + λI) is symmetric: solve (H + λI) Δᵀ = (W(C − H))ᵀ.
+    delta_t = torch.cholesky_solve((w @ (cross - hessian)).t().contiguous(), factor)
+    return w + delta_t.t()
 
 
 @contextlib.contextmanager
@@ -212,6 +246,16 @@ def sparsegpt_prune(
     if bool(dead.any()):
         hessian[dead, dead] = 1.0
         w[:, dead] = 0.0
+    if stats.cross is not None:
+        if stats.cross.shape != (cols, cols):
+            raise ValueError(
+                f"cross must have shape (in, in) = ({cols}, {cols}); got {tuple(stats.cross.shape)}"
+            )
+        w = _asymmetric_target(
+            w, hessian, stats.cross.to(device=w.device, dtype=torch.float32), percdamp
+        )
+        if bool(dead.any()):
+            w[:, dead] = 0.0
     hinv = inverse_hessian_cholesky(hessian, percdamp)
     del hessian
 
