@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from prunekit.adapters import get_adapter, get_weight, set_weight
 from prunekit.config import PruneConfig
-from prunekit.engine import BlockInputs, run_statistics_pass, sequential_blocks
+from prunekit.engine import BlockInputs, BlockStep, run_statistics_pass, sequential_blocks
 from prunekit.methods import METHODS, LayerStatistics
 from prunekit.report import LayerSparsity, PruneReport, peak_rss_mib
 from prunekit.targets import TargetModule, resolve_targets
@@ -223,6 +223,26 @@ def _block_scores(
     return out
 
 
+def _block_steps(
+    model: nn.Module,
+    config: PruneConfig,
+    calibration: torch.Tensor,
+    by_block: dict[int, list[TargetModule]],
+    *,
+    progress: bool,
+    dense_stream: bool = False,
+) -> Iterator[BlockStep]:
+    """The engine's blocks up to the last one with targets (its outputs are never needed)."""
+    return sequential_blocks(
+        model,
+        calibration,
+        forward_dtype=config.dtype,
+        progress=progress,
+        skip_outputs_after=max(by_block),
+        dense_stream=dense_stream,
+    )
+
+
 def _dense_pass(
     model: nn.Module,
     config: PruneConfig,
@@ -241,15 +261,7 @@ def _dense_pass(
     """
     ratios: dict[int, float] = {}
     kept: dict[str, LayerStatistics] = {}
-    last_block = max(by_block)
-    steps = sequential_blocks(
-        model,
-        calibration,
-        forward_dtype=config.dtype,
-        progress=progress,
-        skip_outputs_after=last_block,
-    )
-    for step in steps:
+    for step in _block_steps(model, config, calibration, by_block, progress=progress):
         block_targets = by_block.get(step.index, [])
         if not block_targets:
             continue
@@ -318,14 +330,8 @@ def prune_unstructured(
         )
         block_sparsity = owl_sparsities(ratios, sizes, config.sparsity, config.owl_lambda)
         logger.info("OWL block sparsities: %s", block_sparsity)
-    last_block = max(by_block)
-    steps = sequential_blocks(
-        model,
-        calibration,
-        forward_dtype=config.dtype,
-        progress=progress,
-        skip_outputs_after=last_block,
-        dense_stream=config.asymmetric,
+    steps = _block_steps(
+        model, config, calibration, by_block, progress=progress, dense_stream=config.asymmetric
     )
     for step in steps:
         block_targets = by_block.get(step.index, [])
