@@ -421,7 +421,7 @@ def _resolve_methods(
     for i, m in enumerate(names):
         lo, hi = bounds[i]
         if m == "auto":
-            m = "transform" if _has_pole(x[:, i], w, lo, hi) else base
+            m = "transform" if _auto_transforms_axis(x[:, i], w, lo, hi) else base
         if m == "transform":
             col = x[:, i]
             touch = (lo is not None and bool(np.any(col <= lo))) or (
@@ -438,7 +438,9 @@ def _resolve_methods(
     return tuple(out)
 
 
-def _has_pole(col: FloatArray, w: FloatArray | None, lo: float | None, hi: float | None) -> bool:
+def _auto_transforms_axis(
+    col: FloatArray, w: FloatArray | None, lo: float | None, hi: float | None
+) -> bool:
     """Whether the 1-D core's ``auto`` rule transforms this axis: its Hill test finds a
     pole at a finite bound, or the density vanishing at every finite bound
     (:func:`boundedkde.boundary.select_method`)."""
