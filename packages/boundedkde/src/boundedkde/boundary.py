@@ -607,7 +607,7 @@ def select_method(
     """The ``auto`` rule: ``transform-mbc`` at a pole or where the density vanishes at
     every finite bound, ``linear-mbc`` otherwise.
 
-    A transformation (log, logit) turns a pole into a smooth tail, and a density that
+    A transformation (log, probit) turns a pole into a smooth tail, and a density that
     goes to 0 at each finite bound into one that decays smoothly in the transformed
     coordinate, where the plain kernel has no boundary to correct (Geenens 2014,
     "Probit transformation for kernel density estimation on the unit interval", JASA

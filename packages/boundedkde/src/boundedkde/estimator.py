@@ -104,7 +104,8 @@ class BoundedKDE:
     transform : str or None, default None
         Transform for ``"transform"`` and ``"transform-mbc"`` (a key of
         :data:`boundedkde.transforms.TRANSFORMS`); ``None`` means ``"log"`` for one
-        finite bound and ``"logit"`` for two.
+        finite bound and ``"probit"`` for two (Geenens 2014; see
+        :func:`boundedkde.transforms.default_transform`).
 
     Attributes
     ----------
@@ -400,7 +401,7 @@ class BoundedKDE:
         if self.transform is not None:
             raise ValueError(
                 "transform of BoundedKDE applies to 1-D data; for 2-D and 3-D data the "
-                f"method 'transform' picks log or logit per axis; got transform={self.transform!r}"
+                f"method 'transform' picks log or probit per axis; got transform={self.transform!r}"
             )
         nd = fit_nd(x, weights, bounds, self.method, self.bandwidth, self.kernel, self.grid_size)
         return self._adopt_nd(nd)

@@ -65,7 +65,7 @@ ND_METHODS: dict[str, str] = {
     "correction (renormalised smoother of 1/pilot at the data), larger bandwidth",
     "reflect": "reflection: the unbounded estimate folded into the box (corners included)",
     "renorm": "renormalisation by the kernel mass inside the box",
-    "transform": "log (one bound) or logit (two bounds) per axis, with the Jacobian",
+    "transform": "log (one bound) or probit (two bounds) per axis, with the Jacobian",
 }
 
 #: Gaussian tail cut, in kernel standard deviations: the grid is padded and the stencil
@@ -138,7 +138,7 @@ ND_BANDWIDTHS: dict[str, str] = {
 
 
 # --------------------------------------------------------------------------- transforms
-# The 1-D core's increasing maps onto the real line (log for one bound, logit for two), so
+# The 1-D core's increasing maps onto the real line (log for one bound, probit for two), so
 # that "below" is preserved and the cdf is the transformed cdf.
 
 
@@ -871,7 +871,7 @@ def fit_nd(
 ) -> NDFit:
     r"""Fit a bounded kernel density estimate to 2-D or 3-D data.
 
-    Steps: transform the axes handled by ``transform`` (log for one bound, logit for
+    Steps: transform the axes handled by ``transform`` (log for one bound, probit for
     two); choose the bandwidth matrix ``H``; lay out a grid per axis that starts exactly
     at each bound within ``CUT`` kernel sds of the data (an *active* bound) and otherwise
     pads the data range by ``CUT`` sds; bin the weighted data multilinearly; convolve by
@@ -897,7 +897,7 @@ def fit_nd(
       :math:`\hat\alpha(x)`, the renormalised kernel smoother of :math:`1/\hat f` at the
       data; named bandwidth rules are multiplied by :func:`mbc_scale_nd`.
     - ``transform``: estimate in ``z = log(x - lo)``, ``-log(hi - x)`` or
-      ``logit((x - lo)/(hi - lo))`` and multiply by :math:`|dz/dx|`.
+      ``probit((x - lo)/(hi - lo))`` and multiply by :math:`|dz/dx|`.
 
     Parameters
     ----------

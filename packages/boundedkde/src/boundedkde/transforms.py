@@ -140,7 +140,22 @@ TRANSFORMS: dict[str, Transform] = {
 
 
 def default_transform(bounds: Bounds) -> str:
-    """The transform used when none is named: ``log`` for one finite bound, else ``logit``.
+    """The transform used when none is named: ``log`` for one finite bound, else ``probit``.
+
+    For two bounds the probit map is the default, after Geenens (2014), *Probit
+    transformation for kernel density estimation on the unit interval*, JASA 109(505),
+    346-358. A Beta-like density :math:`x^{\\alpha-1}(1-x)^{\\beta-1}` becomes, on the
+    probit scale, a density with Gaussian-like tails (:math:`\\propto |y|^{c}
+    e^{-\\alpha y^2/2}` as :math:`y \\to -\\infty`), which a fixed-bandwidth kernel
+    estimate follows well; on the logit scale the same density has exponential tails
+    (:math:`\\propto e^{\\alpha y}`), whose far reaches a global bandwidth under-smooths
+    and the Jacobian magnifies next to the bound. Measured with ``"transform-mbc"``
+    (20 replications, n = 500 and 5000, 13 densities on [0, 1]: Beta(2,5), Beta(3,3),
+    Beta(2,2), Beta(1/2,1/2), Beta(0.7,2), Beta(1,3), Beta(8,2), Beta(1.5,1.5), a
+    two-Beta mixture, a truncated normal, the uniform, the triangle and the pole
+    :math:`1/(2\\sqrt x)`), probit's MISE was below logit's on every density at both
+    sizes, 0.35-0.93 times it (geometric mean 0.63 and 0.65); see the boundedkde
+    concepts page, "Transformation".
 
     Parameters
     ----------
@@ -156,6 +171,8 @@ def default_transform(bounds: Bounds) -> str:
     --------
     >>> default_transform((0.0, None))
     'log'
+    >>> default_transform((0.0, 1.0))
+    'probit'
     """
     lo, hi = bounds
-    return "logit" if (lo is not None and hi is not None) else "log"
+    return "probit" if (lo is not None and hi is not None) else "log"
