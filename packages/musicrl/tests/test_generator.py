@@ -269,3 +269,31 @@ def test_sequence_logprob_of_samples_equals_sum_of_sampling_probs() -> None:
     lp = token_logprobs(model, out.ids)
     manual = torch.stack([lp[b][out.completion_mask[b, 1:]].sum() for b in range(3)])
     assert torch.allclose(seq, manual)
+
+
+def test_batched_sampling_drops_finished_rows_without_changing_the_others() -> None:
+    # Greedy decoding (top_k=1) does not depend on the random stream, so each row of a
+    # batch must equal the same prompt decoded alone, whatever rows end (and are dropped
+    # from the batch and its cache) before it.
+    model = tiny_model(seed=3, max_len=48)
+    prompts = [
+        Prompt.parse(s)
+        for s in ("G major, 6/8", "D minor, 3/4", "C major, 4/4", "A minor, 2/4", "F major")
+    ]
+    eos_row = model.head.weight[TOK.eos_id].detach().clone()
+    lengths: set[int] = set()
+    for scale in (1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0):
+        with torch.no_grad():  # a larger EOS row makes EOS the argmax at more positions
+            model.head.weight[TOK.eos_id] = scale * eos_row
+        batch = sample(model, TOK, prompts, top_k=1)
+        lengths = {int(n) for n in batch.completion_mask.sum(dim=1)}
+        if len(lengths) > 1:
+            break
+    assert len(lengths) > 1, "no bias made the rows end at different steps"
+    for i, p in enumerate(prompts):
+        alone = sample(model, TOK, [p], top_k=1)
+        n = alone.ids.size(1)
+        assert torch.equal(batch.ids[i, :n], alone.ids[0])
+        assert (batch.ids[i, n:] == TOK.pad_id).all()
+        assert torch.equal(batch.completion_mask[i, :n], alone.completion_mask[0])
+        assert batch.melodies[i] == alone.melodies[0]

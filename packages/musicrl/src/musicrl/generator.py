@@ -38,6 +38,12 @@ class KVCache:
         """Number of positions already processed."""
         return int(self.layers[0][0].size(2)) if self.layers else 0
 
+    def select(self, rows: Tensor) -> KVCache:
+        """The cache of the rows ``rows`` (a boolean mask or index tensor) only."""
+        return KVCache(
+            [(k[rows], v[rows]) for k, v in self.layers], self.elapsed[rows], self.meter_len[rows]
+        )
+
 
 @dataclass(frozen=True)
 class GeneratorConfig:
@@ -442,6 +448,9 @@ def sample(
         gen_len = torch.full((b,), max_new_tokens, dtype=torch.long, device=device)
         logits, cache = model.forward_cached(prefix, None)
         last = logits[:, -1]
+        # Rows still being sampled; a row that ends is dropped from the batch and its
+        # cache, so later steps cost only what the unfinished rows need.
+        active = torch.arange(b, device=device)
         n_new = 0
         for step in range(max_new_tokens):
             scores = last.float() / temperature
@@ -450,14 +459,18 @@ def sample(
                 scores = scores.masked_fill(scores < kth, float("-inf"))
             probs = torch.softmax(scores, dim=-1)
             nxt = torch.multinomial(probs, 1, generator=generator).squeeze(1)
-            nxt = torch.where(finished, torch.full_like(nxt, tokenizer.pad_id), nxt)
-            out[:, prefix_len + step] = nxt
+            out[active, prefix_len + step] = nxt
             n_new = step + 1
             # EOS ends a row; so does a PAD the model emits itself (decoding stops there).
-            ended = ~finished & ((nxt == tokenizer.eos_id) | (nxt == tokenizer.pad_id))
-            gen_len = torch.where(ended, torch.full_like(gen_len, step + 1), gen_len)
-            finished = finished | ended
-            if bool(finished.all()) or step + 1 == max_new_tokens:
+            ended = (nxt == tokenizer.eos_id) | (nxt == tokenizer.pad_id)
+            if bool(ended.any()):
+                gen_len[active[ended]] = step + 1
+                finished[active[ended]] = True
+                keep = ~ended
+                if not bool(keep.any()):
+                    break
+                active, nxt, cache = active[keep], nxt[keep], cache.select(keep)
+            if step + 1 == max_new_tokens:
                 break
             logits, cache = model.forward_cached(nxt[:, None], cache)
             last = logits[:, -1]
