@@ -297,3 +297,21 @@ def test_batched_sampling_drops_finished_rows_without_changing_the_others() -> N
         assert (batch.ids[i, n:] == TOK.pad_id).all()
         assert torch.equal(batch.completion_mask[i, :n], alone.completion_mask[0])
         assert batch.melodies[i] == alone.melodies[0]
+
+
+def test_sequence_logprob_in_length_groups_equals_the_padded_sum() -> None:
+    # Rows of very different lengths are scored in groups cut to their own length; the
+    # result (and its gradient) must equal the masked sum over the fully padded batch.
+    model = tiny_model(seed=5, max_len=64)
+    g = torch.Generator().manual_seed(2)
+    lengths = torch.randint(9, 64, (24,), generator=g)
+    ids = torch.randint(0, TOK.vocab_size, (24, 64), generator=g)
+    cols = torch.arange(64)[None, :]
+    mask = (cols >= 7) & (cols < lengths[:, None])
+    ids[~mask & (cols >= 7)] = TOK.pad_id
+    grouped = sequence_logprob(model, ids, mask)
+    (grad_grouped,) = torch.autograd.grad(grouped.sum(), model.head.weight)
+    padded = (token_logprobs(model, ids) * mask[:, 1:].float()).sum(dim=-1)
+    (grad_padded,) = torch.autograd.grad(padded.sum(), model.head.weight)
+    assert torch.allclose(grouped, padded, atol=1e-4, rtol=1e-6)
+    assert torch.allclose(grad_grouped, grad_padded, atol=1e-4, rtol=1e-4)
