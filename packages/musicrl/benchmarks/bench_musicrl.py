@@ -32,7 +32,7 @@ def config(threads: int) -> ExperimentConfig:
         d_model=64,
         n_layers=2,
         n_pref_prompts=3000,
-        rl_steps=150,
+        rl_steps=600,
         rl_batch=64,
         rl_samples_per_prompt=4,
         rl_normalise="rank",
