@@ -111,6 +111,46 @@ def calibration() -> torch.Tensor:
     return torch.randint(0, VOCAB, (8, SEQLEN), generator=generator)
 
 
+def hidden_states(model: nn.Module, calibration: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """``hidden_states[i]`` of one full batched forward: the input of decoder block ``i``."""
+    with torch.no_grad():
+        return tuple(model(calibration, output_hidden_states=True).hidden_states)
+
+
+def prunable_modules(block: nn.Module) -> dict[str, nn.Module]:
+    """The prunable modules of ``block`` by their names relative to it."""
+    from prunekit.adapters import is_prunable
+
+    return {n: m for n, m in block.named_modules() if n and is_prunable(m)}
+
+
+def record_inputs(
+    block: nn.Module,
+    inputs: object,
+    modules: dict[str, nn.Module],
+    source: torch.Tensor | None = None,
+) -> dict[str, torch.Tensor]:
+    """Every input of each module, ``(tokens, features)``, over all of ``inputs``' samples.
+
+    Plain forward pre-hooks on ``block`` run sample by sample (``inputs.forward``, from
+    ``source`` when given): the reference the engine's statistics are checked against.
+    """
+    seen: dict[str, list[torch.Tensor]] = {n: [] for n in modules}
+    handles = [
+        m.register_forward_pre_hook(
+            lambda _m, a, n=n: seen[n].append(a[0].reshape(-1, a[0].shape[-1]))
+        )
+        for n, m in modules.items()
+    ]
+    try:
+        for i in range(inputs.nsamples):  # type: ignore[attr-defined]
+            inputs.forward(block, i, source)  # type: ignore[attr-defined]
+    finally:
+        for h in handles:
+            h.remove()
+    return {n: torch.cat(v) for n, v in seen.items()}
+
+
 WORDS = [f"w{i}" for i in range(VOCAB - 3)]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import hidden_states, prunable_modules, record_inputs
 from prunekit.adapters import decoder_layers, get_weight, is_prunable, set_weight
 from prunekit.engine import (
     capture_block_inputs,
@@ -15,16 +16,11 @@ from prunekit.methods import magnitude_prune
 from torch import nn
 
 
-def _hidden_states(model: nn.Module, calibration: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    with torch.no_grad():
-        return tuple(model(calibration, output_hidden_states=True).hidden_states)
-
-
 def test_block_inputs_equal_full_forward_when_nothing_pruned(
     tiny_model: nn.Module, calibration: torch.Tensor
 ) -> None:
     # hidden_states[i] of a full batched forward is the input of block i.
-    reference = _hidden_states(tiny_model, calibration)
+    reference = hidden_states(tiny_model, calibration)
     seen = 0
     for step in sequential_blocks(tiny_model, calibration, progress=False):
         torch.testing.assert_close(step.inputs.hidden, reference[step.index], rtol=1e-5, atol=1e-5)
@@ -43,13 +39,13 @@ def test_block_inputs_follow_the_pruned_model(
         for module in step.block.modules():
             if is_prunable(module):
                 set_weight(module, magnitude_prune(get_weight(module), sparsity=0.5).weight)
-    reference = _hidden_states(tiny_model, calibration)
+    reference = hidden_states(tiny_model, calibration)
     for index, hidden in enumerate(recorded):
         torch.testing.assert_close(hidden, reference[index], rtol=1e-5, atol=1e-5)
 
 
 def test_bfloat16_forwards_stay_close(tiny_model: nn.Module, calibration: torch.Tensor) -> None:
-    reference = _hidden_states(tiny_model, calibration)
+    reference = hidden_states(tiny_model, calibration)
     for step in sequential_blocks(
         tiny_model, calibration, forward_dtype="bfloat16", progress=False
     ):
@@ -69,7 +65,7 @@ def test_capture_hook_removed_after_error(tiny_model: nn.Module) -> None:
 
 def test_statistics_hooks_removed_after_error(tiny_model: nn.Module) -> None:
     block = decoder_layers(tiny_model)[0]
-    modules = {n: m for n, m in block.named_modules() if n and is_prunable(m)}
+    modules = prunable_modules(block)
     def fail_inside() -> None:
         with collect_statistics(modules, "hessian"):
             assert all(m._forward_pre_hooks for m in modules.values())
@@ -85,25 +81,13 @@ def test_statistics_match_direct_computation(
 ) -> None:
     # Reference: record every input of every Linear of block 0 with plain hooks on a full run.
     block = decoder_layers(tiny_model)[0]
-    modules = {n: m for n, m in block.named_modules() if n and is_prunable(m)}
+    modules = prunable_modules(block)
     inputs = capture_block_inputs(tiny_model, calibration, progress=False)
-    recorded: dict[str, list[torch.Tensor]] = {n: [] for n in modules}
-    handles = [
-        m.register_forward_pre_hook(
-            lambda _m, a, n=n: recorded[n].append(a[0].reshape(-1, a[0].shape[-1]))
-        )
-        for n, m in modules.items()
-    ]
-    try:
-        for i in range(inputs.nsamples):
-            inputs.forward(block, i)
-    finally:
-        for h in handles:
-            h.remove()
+    recorded = record_inputs(block, inputs, modules)
     hessians = run_statistics_pass(block, inputs, modules, "hessian")
     norms = run_statistics_pass(block, inputs, modules, "input_norms")
     for name in modules:
-        x = torch.cat(recorded[name])
+        x = recorded[name]
         expected_h = 2 * x.T @ x / x.shape[0]
         torch.testing.assert_close(
             hessians.statistics(name).hessian, expected_h, rtol=1e-4, atol=1e-5

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 import torch
+from conftest import hidden_states, prunable_modules, record_inputs
 from prunekit import PruneConfig, prune
-from prunekit.adapters import decoder_layers, get_weight, is_prunable, set_weight
+from prunekit.adapters import decoder_layers, get_weight, set_weight
 from prunekit.engine import capture_block_inputs, run_statistics_pass, sequential_blocks
 from prunekit.masks import NMPattern
 from prunekit.methods import LayerStatistics, magnitude_prune, sparsegpt_prune, wanda_prune
@@ -23,11 +24,6 @@ def _config(**kwargs: Any) -> PruneConfig:
     return PruneConfig(**{"nsamples": 8, "seqlen": 32, **kwargs})
 
 
-def _hidden_states(model: nn.Module, calibration: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    with torch.no_grad():
-        return tuple(model(calibration, output_hidden_states=True).hidden_states)
-
-
 # ----------------------------------------------------------------------------- engine
 
 
@@ -36,13 +32,13 @@ def test_dense_stream_follows_the_dense_model(
 ) -> None:
     # Prune every block after its statistics pass: inputs.dense must still be the dense
     # model's hidden states, inputs.hidden the pruned model's.
-    reference = _hidden_states(tiny_model, calibration)
+    reference = hidden_states(tiny_model, calibration)
     dense_seen, pruned_seen = [], []
     for step in sequential_blocks(tiny_model, calibration, progress=False, dense_stream=True):
         assert step.inputs.dense is not None
         dense_seen.append(step.inputs.dense.clone())
         pruned_seen.append(step.inputs.hidden.clone())
-        modules = {n: m for n, m in step.block.named_modules() if n and is_prunable(m)}
+        modules = prunable_modules(step.block)
         run_statistics_pass(
             step.block,
             step.inputs,
@@ -53,7 +49,7 @@ def test_dense_stream_follows_the_dense_model(
         )
         for module in modules.values():
             set_weight(module, magnitude_prune(get_weight(module), sparsity=0.5).weight)
-    pruned_reference = _hidden_states(tiny_model, calibration)
+    pruned_reference = hidden_states(tiny_model, calibration)
     for index, (dense, pruned) in enumerate(zip(dense_seen, pruned_seen, strict=True)):
         torch.testing.assert_close(dense, reference[index], rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(pruned, pruned_reference[index], rtol=1e-5, atol=1e-5)
@@ -63,28 +59,12 @@ def test_cross_statistic_matches_direct_computation(
     tiny_model: nn.Module, calibration: torch.Tensor
 ) -> None:
     block = decoder_layers(tiny_model)[0]
-    modules = {n: m for n, m in block.named_modules() if n and is_prunable(m)}
+    modules = prunable_modules(block)
     inputs = capture_block_inputs(tiny_model, calibration, progress=False)
     generator = torch.Generator().manual_seed(3)
     inputs.dense = inputs.hidden + 0.1 * torch.randn(inputs.hidden.shape, generator=generator)
-
-    def record(source: torch.Tensor) -> dict[str, torch.Tensor]:
-        seen: dict[str, list[torch.Tensor]] = {n: [] for n in modules}
-        handles = [
-            m.register_forward_pre_hook(
-                lambda _m, a, n=n: seen[n].append(a[0].reshape(-1, a[0].shape[-1]))
-            )
-            for n, m in modules.items()
-        ]
-        try:
-            for i in range(inputs.nsamples):
-                inputs.forward(block, i, source)
-        finally:
-            for h in handles:
-                h.remove()
-        return {n: torch.cat(v) for n, v in seen.items()}
-
-    pruned, dense = record(inputs.hidden), record(inputs.dense)
+    pruned = record_inputs(block, inputs, modules, inputs.hidden)
+    dense = record_inputs(block, inputs, modules, inputs.dense)
     collector = run_statistics_pass(block, inputs, modules, "hessian", dense_block=block)
     for name in modules:
         stats = collector.statistics(name)
@@ -100,21 +80,13 @@ def test_input_sums_are_collected_with_norms(
     tiny_model: nn.Module, calibration: torch.Tensor
 ) -> None:
     block = decoder_layers(tiny_model)[0]
-    modules = {n: m for n, m in block.named_modules() if n and is_prunable(m)}
+    modules = prunable_modules(block)
     inputs = capture_block_inputs(tiny_model, calibration, progress=False)
     first = next(iter(modules))
-    seen: list[torch.Tensor] = []
-    handle = modules[first].register_forward_pre_hook(
-        lambda _m, a: seen.append(a[0].reshape(-1, a[0].shape[-1]))
-    )
-    try:
-        for i in range(inputs.nsamples):
-            inputs.forward(block, i)
-    finally:
-        handle.remove()
+    seen = record_inputs(block, inputs, {first: modules[first]})[first]
     stats = run_statistics_pass(block, inputs, modules, "input_norms").statistics(first)
     assert stats.input_sums is not None
-    torch.testing.assert_close(stats.input_sums, torch.cat(seen).sum(0), rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(stats.input_sums, seen.sum(0), rtol=1e-4, atol=1e-4)
 
 
 # ----------------------------------------------------------------------------- SparseGPT
