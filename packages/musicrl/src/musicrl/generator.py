@@ -524,6 +524,11 @@ def token_logprobs(model: nn.Module, ids: Tensor) -> Tensor:
     return logp.gather(-1, ids[:, 1:, None]).squeeze(-1)
 
 
+#: Groups of rows (sorted by length) that :func:`sequence_logprob` scores separately; a
+#: batch gets at most one group per 8 rows.
+LOGPROB_GROUPS = 4
+
+
 def sequence_logprob(model: nn.Module, ids: Tensor, completion_mask: Tensor) -> Tensor:
     """Sum of the log-probabilities of the completion tokens (differentiable).
 
@@ -571,11 +576,6 @@ def sequence_logprob(model: nn.Module, ids: Tensor, completion_mask: Tensor) -> 
         parts.append((lp * mask).sum(dim=-1))
     out = torch.cat(parts)
     return out[torch.argsort(order).to(out.device)]
-
-
-#: Groups of rows (sorted by length) that :func:`sequence_logprob` scores separately; a
-#: batch gets at most one group per 8 rows.
-LOGPROB_GROUPS = 4
 
 
 def pad_sequences(seqs: Sequence[Sequence[int]], pad_id: int) -> Tensor:
