@@ -24,7 +24,13 @@ from numpy.typing import ArrayLike, NDArray
 from boundedkde import _validation as v
 from boundedkde._inputs import apply_nan_policy, to_float_array
 from boundedkde._piecewise import PiecewiseLinearDensity
-from boundedkde.bandwidth import BANDWIDTHS, kernel_scale, kish_neff, mbc_scale
+from boundedkde.bandwidth import (
+    BANDWIDTHS,
+    bootstrap_mbc_bandwidth,
+    kernel_scale,
+    kish_neff,
+    mbc_scale,
+)
 from boundedkde.binning import linear_binning
 from boundedkde.boundary import (
     METHODS,
@@ -93,8 +99,10 @@ class BoundedKDE:
         estimate is made on (the transformed scale for the transform methods). Named
         rules are Gaussian-kernel rules carried to other kernels with
         :func:`boundedkde.bandwidth.kernel_scale`, and multiplied by
-        :func:`boundedkde.bandwidth.mbc_scale` for ``"linear-mbc"`` and
-        ``"transform-mbc"``, whose bias is of higher order.
+        :func:`boundedkde.bandwidth.mbc_scale` for ``"linear-mbc"``, whose bias is of
+        higher order. For ``"transform-mbc"`` that product is the pilot of
+        :func:`boundedkde.bandwidth.bootstrap_mbc_bandwidth` on the transformed scale,
+        whose result is used.
     kernel : str, default "gaussian"
         A key of :data:`boundedkde.kernels.KERNELS`.
     grid_size : int or None, default None
@@ -883,8 +891,17 @@ def _bandwidth_value(
     raw: tuple[FloatArray, FloatArray | None] | None,
 ) -> float:
     if isinstance(bandwidth, str):
+        if method == "transform-mbc":
+            # On the transformed scale: the smoothed-bootstrap MISE minimiser of the JLN
+            # estimator, piloted by the named rule on the MBC scale (concepts.md,
+            # "Bandwidth for transform-mbc"). "bootstrap-mbc" is that with the ISJ pilot.
+            pilot = None
+            if bandwidth != "bootstrap-mbc":
+                pilot = BANDWIDTHS[bandwidth](counts, glo, ghi, n_eff) * mbc_scale(n_eff)
+            h = bootstrap_mbc_bandwidth(counts, glo, ghi, n_eff, pilot)
+            return float(h * kernel_scale(kernel))
         h = BANDWIDTHS[bandwidth](counts, glo, ghi, n_eff) * kernel_scale(kernel)
-        if method in ("linear-mbc", "transform-mbc"):  # the JLN bias-corrected methods
+        if method == "linear-mbc":  # the JLN bias-corrected method: higher-order bias
             h *= mbc_scale(n_eff)
         return float(h)
     if callable(bandwidth):
