@@ -5,6 +5,12 @@ cached base model and preference store under ``out/musicrl/cache`` are reused) a
 the win-rate table against the base by a held-out simulated judge, with diversity and
 length next to it. All preferences here are SIMULATED (documented hidden taste + noise).
 
+Sixty fine-tuning steps only show the loop working: measured here, RU won 51% of 100
+prompts (R 54%, U 59%) against the benchmark's 82% after 600 steps. In so few steps the
+rule that ranks melodies cut off by the token cap last (``FinetuneConfig.unfinished_last``)
+mostly pushes towards shorter melodies; with it off, the plain generator's RU won 68% but
+with melodies 1.9 times as long, drifting towards the cap (docs/musicrl/concepts.md).
+
 Threads: ``MUSICRL_THREADS`` (default 1: on a shared two-core machine one torch thread
 measured ~4x faster per step than two, which spin-wait for each other).
 """
@@ -29,6 +35,7 @@ def main() -> int:
         pretrain_epochs=20,
         d_model=64,
         n_layers=2,
+        metrical=True,  # bar-position embeddings, as `make bench` (shares its base model)
         n_pref_prompts=600,
         rl_steps=60,
         rl_batch=64,

@@ -8,9 +8,12 @@ import pytest
 from musicrl.corpus import Prompt
 from musicrl.evaluation import (
     Z_95,
+    SampleStats,
     distinct_n,
     judge_win_rate,
+    mean_sample_stats,
     pitch_class_entropy,
+    pool_win_rates,
     sample_stats,
     wilson_interval,
     win_rate,
@@ -79,3 +82,24 @@ def test_sample_stats_lengths() -> None:
     m = bar_melody([60, 62, 64, 65, 67, 65, 64, 62], [12] * 8, "4/4")  # 8 quarters = 2 bars
     s = sample_stats([p], [m])
     assert (s.mean_notes, s.mean_bars, s.n) == (8.0, 2.0, 1)
+
+
+def test_pooled_draws_sum_counts_and_average_stats() -> None:
+    # 8W/2L/1T and 6W/4L/0T -> 14W/6L/1T, rate 14/20, Wilson interval over 20 trials
+    w = pool_win_rates([win_rate(8, 2, 1), win_rate(6, 4)])
+    assert (w.wins, w.losses, w.ties) == (14, 6, 1)
+    assert w.rate == pytest.approx(0.7)
+    ref = win_rate(14, 6)
+    assert (w.ci_low, w.ci_high) == pytest.approx((ref.ci_low, ref.ci_high))
+    assert pool_win_rates([win_rate(3, 1)]) == win_rate(3, 1)
+    a = SampleStats(10, {"r": 1.0}, 0.5, 0.9, 2.0, 30.0, 8.0)
+    b = SampleStats(20, {"r": 3.0}, 0.7, 0.7, 2.2, 40.0, 10.0)
+    m = mean_sample_stats([a, b])
+    assert m.n == 30
+    assert m.rewards == {"r": 2.0}
+    assert (m.distinct_2, m.distinct_4, m.pc_entropy) == pytest.approx((0.6, 0.8, 2.1))
+    assert (m.mean_notes, m.mean_bars) == (35.0, 9.0)
+    with pytest.raises(ValueError, match="at least one"):
+        pool_win_rates([])
+    with pytest.raises(ValueError, match="at least one"):
+        mean_sample_stats([])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 from musicrl.corpus import Prompt
 from musicrl.evaluation import sample_stats, win_rate
@@ -48,3 +49,10 @@ def test_markdown_table_ratios_to_base(tmp_path: Path) -> None:
     # X has 8 notes vs the base's 4: ratio 2.00; win rate 8 / (8 + 2) = 80%
     assert "| X | 80.0%" in table
     assert "8.0 (2.00)" in table
+
+
+def test_eval_draws_must_be_a_positive_int(tmp_path: Path) -> None:
+    assert ExperimentConfig(cache_dir=tmp_path, n_eval_draws=5).n_eval_draws == 5
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="n_eval_draws"):
+            ExperimentConfig(cache_dir=tmp_path, n_eval_draws=bad)  # type: ignore[arg-type]

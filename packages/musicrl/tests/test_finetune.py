@@ -71,11 +71,18 @@ def _mean_reward(model: MelodyTransformer, tok: Tokenizer, seed: int = 123) -> f
 def test_kl_zero_increases_toy_reward_and_large_kl_stays_near_base() -> None:
     model, tok = _tiny_model()
     before = _mean_reward(model, tok)
-    free = finetune(model, tok, PROMPTS, {"quality": HighNotes()}, _cfg(kl=0.0), progress=False)
+    # The random-init toy model seldom ends a melody within the 24-token cap, so the
+    # cut-off rule (tested below) would turn this into "learn to finish first".
+    toy = {"unfinished_last": False}
+    free = finetune(
+        model, tok, PROMPTS, {"quality": HighNotes()}, _cfg(kl=0.0, **toy), progress=False
+    )
     after = _mean_reward(free.model, tok)
     # 128 held-out samples: the toy reward rises well beyond sampling noise (sd ~0.03)
     assert after > before + 0.15, (before, after)
-    tied = finetune(model, tok, PROMPTS, {"quality": HighNotes()}, _cfg(kl=50.0), progress=False)
+    tied = finetune(
+        model, tok, PROMPTS, {"quality": HighNotes()}, _cfg(kl=50.0, **toy), progress=False
+    )
     tied_after = _mean_reward(tied.model, tok)
     assert abs(tied_after - before) < (after - before) / 2, (before, tied_after, after)
     kl_free = np.mean([h["kl"] for h in free.history[-5:]])
@@ -173,6 +180,43 @@ def test_normalised_rewards_and_losses_hand_values() -> None:
     assert float(loss.detach()) == pytest.approx(-0.5)  # -(1*-1 + -1*-2)/2
     assert lp.grad is not None
     np.testing.assert_allclose(lp.grad.numpy(), [-0.5, 0.5])
+
+
+def test_unfinished_melodies_rank_below_every_finished_one() -> None:
+    r = np.array([5.0, 1.0, 9.0, 3.0, 7.0])
+    valid = np.array([True, True, False, True, False])
+    q = normalise_rewards({"a": r}, {"a": 1.0}, "rank", valid)
+    assert q[2] == q[4] < q[[0, 1, 3]].min()  # the cut-off ones share the lowest ranks
+    assert np.array_equal(np.argsort(q[[0, 1, 3]]), np.argsort(r[[0, 1, 3]]))
+    z = normalise_rewards({"a": r}, {"a": 1.0}, "zscore", valid)
+    assert z[2] == z[4] == z[1]  # the worst finished value
+    # all valid or none valid: exactly the plain normalisation
+    for v in (np.ones(5, bool), np.zeros(5, bool)):
+        np.testing.assert_array_equal(
+            normalise_rewards({"a": r}, {"a": 1.0}, "rank", v),
+            normalise_rewards({"a": r}, {"a": 1.0}, "rank"),
+        )
+    with pytest.raises(ValueError, match="valid"):
+        normalise_rewards({"a": r}, {"a": 1.0}, "rank", np.array([True, False]))
+
+
+class _Longer:
+    """Toy reward that prefers longer melodies: without the rule it pushes into the cap."""
+
+    name = "quality"
+
+    def score(self, prompts: Sequence[Prompt], melodies: Sequence[Melody]) -> np.ndarray:
+        return np.array([float(len(m.notes)) for m in melodies])
+
+
+def test_ranking_cut_off_melodies_last_keeps_them_finishing() -> None:
+    model, tok = _tiny_model(seed=3)
+    runs = {}
+    for flag in (True, False):
+        cfg = _cfg(kl=0.0, steps=25, max_new_tokens=40, unfinished_last=flag)
+        runs[flag] = finetune(model, tok, PROMPTS, {"quality": _Longer()}, cfg, progress=False)
+    done = {f: np.mean([h["finished"] for h in r.history[-5:]]) for f, r in runs.items()}
+    assert done[True] > done[False] + 0.2, done
 
 
 def test_normal_scores_are_order_only_centred_and_unit_scale() -> None:

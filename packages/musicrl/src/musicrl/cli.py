@@ -256,6 +256,14 @@ def train_reward(
     help="Melodies per prompt in a batch (leave-one-out baseline); divides --batch-size.",
 )
 @click.option("--lr", type=float, default=3e-4, show_default=True)
+@click.option(
+    "--unfinished",
+    type=click.Choice(["last", "keep"]),
+    default="last",
+    show_default=True,
+    help="Rank melodies cut off by the token cap below every finished one (last), or "
+    "score them like the others (keep).",
+)
 @click.option("--checkpoint-every", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option(
     "--subset", type=click.IntRange(min=1), default=400, show_default=True, help="Prompt pool."
@@ -277,6 +285,7 @@ def finetune(
     batch_size: int,
     samples_per_prompt: int,
     lr: float,
+    unfinished: str,
     checkpoint_every: int,
     subset: int,
     prompt_texts: tuple[str, ...],
@@ -310,6 +319,7 @@ def finetune(
             batch_size=batch_size,
             samples_per_prompt=samples_per_prompt,
             lr=lr,
+            unfinished_last=unfinished == "last",
             checkpoint_every=checkpoint_every,
             seed=seed,
             threads=threads,
@@ -339,6 +349,7 @@ def finetune(
                     "kl": kl,
                     "steps": steps,
                     "lr": lr,
+                    "unfinished": unfinished,
                     "seed": seed,
                 }
             )

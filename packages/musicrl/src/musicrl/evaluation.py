@@ -31,7 +31,9 @@ __all__ = [
     "WinRate",
     "distinct_n",
     "judge_win_rate",
+    "mean_sample_stats",
     "pitch_class_entropy",
+    "pool_win_rates",
     "sample_stats",
     "wilson_interval",
     "win_rate",
@@ -135,6 +137,28 @@ def judge_win_rate(
     return win_rate(choices.count("A"), choices.count("B"), choices.count("tie"))
 
 
+def pool_win_rates(rates: Sequence[WinRate], z: float = Z_95) -> WinRate:
+    """One :class:`WinRate` from several judged draws: counts summed, Wilson interval on
+    the pooled decisive comparisons.
+
+    Draws that reuse the same prompts are not independent (a prompt that favours one
+    model does so in every draw), so the pooled interval is somewhat too narrow; the
+    pooled rate is the better estimate of the model's expected win rate than any single
+    draw.
+
+    Examples
+    --------
+    >>> w = pool_win_rates([win_rate(8, 2, 1), win_rate(6, 4)])
+    >>> (w.wins, w.losses, w.ties, round(w.rate, 2))
+    (14, 6, 1, 0.7)
+    """
+    if not rates:
+        raise ValueError("rates must hold at least one WinRate")
+    return win_rate(
+        sum(r.wins for r in rates), sum(r.losses for r in rates), sum(r.ties for r in rates), z
+    )
+
+
 def distinct_n(melodies: Sequence[Melody], n: int = 4) -> float:
     """Distinct-n: unique note n-grams / all note n-grams over the pooled melodies.
 
@@ -172,6 +196,32 @@ class SampleStats:
     pc_entropy: float
     mean_notes: float
     mean_bars: float
+
+
+def mean_sample_stats(stats: Sequence[SampleStats]) -> SampleStats:
+    """The mean of several draws' :class:`SampleStats` (``n`` summed; every other field,
+    and every reward, averaged), so that diversity keeps its per-draw definition.
+
+    Examples
+    --------
+    >>> a = SampleStats(10, {"r": 1.0}, 0.5, 0.9, 2.0, 30.0, 8.0)
+    >>> b = SampleStats(10, {"r": 3.0}, 0.7, 0.7, 2.2, 40.0, 10.0)
+    >>> m = mean_sample_stats([a, b])
+    >>> (m.n, m.rewards["r"], round(m.distinct_4, 2), m.mean_notes)
+    (20, 2.0, 0.8, 35.0)
+    """
+    if not stats:
+        raise ValueError("stats must hold at least one SampleStats")
+    k = len(stats)
+    return SampleStats(
+        n=sum(s.n for s in stats),
+        rewards={name: sum(s.rewards[name] for s in stats) / k for name in stats[0].rewards},
+        distinct_2=sum(s.distinct_2 for s in stats) / k,
+        distinct_4=sum(s.distinct_4 for s in stats) / k,
+        pc_entropy=sum(s.pc_entropy for s in stats) / k,
+        mean_notes=sum(s.mean_notes for s in stats) / k,
+        mean_bars=sum(s.mean_bars for s in stats) / k,
+    )
 
 
 def sample_stats(

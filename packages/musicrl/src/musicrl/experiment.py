@@ -32,7 +32,14 @@ import torch
 from musicrl.checkpoint import is_checkpoint, load_checkpoint, save_checkpoint
 from musicrl.corpus import Melody, Piece, Prompt, load_corpus
 from musicrl.dpo import DPOConfig, dpo_finetune
-from musicrl.evaluation import SampleStats, WinRate, judge_win_rate, sample_stats
+from musicrl.evaluation import (
+    SampleStats,
+    WinRate,
+    judge_win_rate,
+    mean_sample_stats,
+    pool_win_rates,
+    sample_stats,
+)
 from musicrl.finetune import VARIANTS, FinetuneConfig, finetune
 from musicrl.generator import GeneratorConfig, MelodyTransformer, sample
 from musicrl.preferences import PreferenceStore, read_store, write_store
@@ -58,9 +65,9 @@ logger = logging.getLogger(__name__)
 #: Bumped when a reward or the taste changes, so cached fine-tunes are not reused.
 REWARD_VERSION = 2
 
-#: Bumped when the fine-tuning algorithm changes (2: leave-one-out advantages), so that
-#: cached fine-tunes of the old algorithm are not reused.
-FINETUNE_VERSION = 2
+#: Bumped when the fine-tuning algorithm changes (2: leave-one-out advantages; 3: cut-off
+#: melodies ranked last), so that cached fine-tunes of the old algorithm are not reused.
+FINETUNE_VERSION = 3
 
 #: Seeds of the simulated raters whose choices train the rewards; the judge's differs.
 TRAIN_RATER_SEEDS: tuple[int, ...] = (0, 1, 2, 3, 4)
@@ -75,13 +82,14 @@ class ExperimentConfig:
     pretrain_epochs: int = 15
     d_model: int = 128
     n_layers: int = 4
-    metrical: bool = False
+    metrical: bool = True
     n_pref_prompts: int = 600
     rl_steps: int = 60
     rl_batch: int = 32
     rl_samples_per_prompt: int = 4
     rl_normalise: str = "rank"
     rl_length_neutral_kl: bool = True
+    rl_unfinished_last: bool = True
     rl_warmup_steps: int = 10
     kl: float = 0.1
     lr: float = 3e-4
@@ -90,6 +98,7 @@ class ExperimentConfig:
     dpo_beta: float = 0.1
     dpo_epochs: int = 2
     n_eval_prompts: int = 200
+    n_eval_draws: int = 1
     max_new_tokens: int = 256
     seed: int = 0
     judge_seed: int = 10_007
@@ -106,6 +115,10 @@ class ExperimentConfig:
             )
         if self.kl < 0:
             raise ValueError(f"kl must be >= 0; got {self.kl}")
+        if isinstance(self.n_eval_draws, bool) or not (
+            isinstance(self.n_eval_draws, int) and self.n_eval_draws >= 1
+        ):
+            raise ValueError(f"n_eval_draws must be an int >= 1; got {self.n_eval_draws!r}")
 
 
 class TasteReward:
@@ -345,6 +358,7 @@ def run_experiment(
             "k": config.rl_samples_per_prompt,
             "norm": config.rl_normalise,
             "lnkl": config.rl_length_neutral_kl,
+            **({} if config.rl_unfinished_last else {"keep_unfinished": True}),
             "warm": config.rl_warmup_steps,
             "alg": FINETUNE_VERSION,
         }
@@ -370,6 +384,7 @@ def run_experiment(
                 samples_per_prompt=config.rl_samples_per_prompt,
                 normalise=config.rl_normalise,
                 length_neutral_kl=config.rl_length_neutral_kl,
+                unfinished_last=config.rl_unfinished_last,
                 warmup_steps=config.rl_warmup_steps,
                 lr=config.lr,
                 max_new_tokens=config.max_new_tokens,
@@ -409,29 +424,29 @@ def run_experiment(
     t = time.perf_counter()
     eval_prompts = _cycle([p.prompt for p in eval_pieces], config.n_eval_prompts)
     judge = SimulatedRater(seed=config.judge_seed, rater_id=f"simulated-judge-{config.judge_seed}")
-    report(f"evaluation: {len(eval_prompts)} prompts, held-out judge {judge.rater_id}")
-    eval_seed = config.seed + 1000
-    base_ref = generate(base, tok, eval_prompts, eval_seed + 1, config.max_new_tokens)
-    base_a = generate(base, tok, eval_prompts, eval_seed, config.max_new_tokens)
-    base_stats = sample_stats(eval_prompts, base_ref, report_rewards)
-    rows = [
-        ModelReport(
-            "base (control)",
-            judge_win_rate(judge, eval_prompts, base_a, base_ref),
-            sample_stats(eval_prompts, base_a, report_rewards),
-            0.0,
+    draws = config.n_eval_draws
+    report(
+        f"evaluation: {len(eval_prompts)} prompts x {draws} draw(s), held-out judge "
+        f"{judge.rater_id}"
+    )
+    # Draw d samples every model with seed 1000 + 10 d and the base's reference with
+    # 1000 + 10 d + 1; the win counts of the draws are pooled and the statistics averaged.
+    seeds = [config.seed + 1000 + 10 * d for d in range(draws)]
+    refs = [generate(base, tok, eval_prompts, s + 1, config.max_new_tokens) for s in seeds]
+    base_stats = mean_sample_stats([sample_stats(eval_prompts, r, report_rewards) for r in refs])
+
+    def judged(model: MelodyTransformer, name: str, secs: float) -> ModelReport:
+        mels = [generate(model, tok, eval_prompts, s, config.max_new_tokens) for s in seeds]
+        pairs = zip(mels, refs, strict=True)
+        return ModelReport(
+            name,
+            pool_win_rates([judge_win_rate(judge, eval_prompts, m, r) for m, r in pairs]),
+            mean_sample_stats([sample_stats(eval_prompts, m, report_rewards) for m in mels]),
+            secs,
         )
-    ]
-    for name, (model, secs) in models.items():
-        mel = generate(model, tok, eval_prompts, eval_seed, config.max_new_tokens)
-        rows.append(
-            ModelReport(
-                name,
-                judge_win_rate(judge, eval_prompts, mel, base_ref),
-                sample_stats(eval_prompts, mel, report_rewards),
-                secs,
-            )
-        )
+
+    rows = [judged(base, "base (control)", 0.0)]
+    rows.extend(judged(model, name, secs) for name, (model, secs) in models.items())
     timings["evaluation"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
     assert adh.fit_result_ is not None

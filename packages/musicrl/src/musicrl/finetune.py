@@ -130,6 +130,16 @@ class FinetuneConfig:
         Use the per-token KL times the batch's mean length instead of the plain sequence
         KL in the return (:func:`kl_penalised_return`; default True), so the penalty does
         not reward stopping early.
+    unfinished_last : bool
+        Rank a melody that hit ``max_new_tokens`` without its end token below every
+        finished melody of the batch, for every reward (default True; see
+        :func:`normalise_rewards`). A cut-off melody is not a complete answer, whatever
+        its notes score: without this rule, rewards that favour longer melodies drive
+        the policy into the token cap (measured: half of the samples cut off after 600
+        steps of RU with the metrical generator, and their endings, which the cadence
+        terms judge, are arbitrary). This is the rule behind the "missing EOS penalty"
+        of RLHF practice (e.g. TRL's ``missing_eos_penalty``), stated by rank so that it
+        needs no penalty constant.
     lr : float
         Adam learning rate of the policy (3e-4: below the pretraining peak of 1e-3; the
         KL term, not the step size, bounds how far the policy goes).
@@ -171,6 +181,7 @@ class FinetuneConfig:
     samples_per_prompt: int = 4
     normalise: str = "rank"
     length_neutral_kl: bool = True
+    unfinished_last: bool = True
     lr: float = 3e-4
     warmup_steps: int = 10
     baseline_lr: float = 1e-2
@@ -261,12 +272,20 @@ NORMALISATIONS: tuple[str, ...] = ("rank", "zscore")
 
 
 def normalise_rewards(
-    raw: Mapping[str, np.ndarray], weights: Mapping[str, float], method: str = "zscore"
+    raw: Mapping[str, np.ndarray],
+    weights: Mapping[str, float],
+    method: str = "zscore",
+    valid: np.ndarray | None = None,
 ) -> np.ndarray:
     """Weighted sum of batch-normalised rewards, ``Σ_i w_i ẑ_i``.
 
     ``method="zscore"``: ``ẑ = (r - mean r)/(std r + 1e-6)``; ``method="rank"``:
     ``ẑ`` = :func:`normal_scores` of ``r`` (robust to heavy tails and outliers).
+
+    ``valid`` (booleans, one per sample; e.g. "the melody finished") demotes the other
+    samples before normalising: with ``"rank"`` they share the lowest ranks, below every
+    valid sample; with ``"zscore"`` they take the worst valid value. All or none valid:
+    no change.
 
     Examples
     --------
@@ -276,11 +295,18 @@ def normalise_rewards(
     """
     if method not in NORMALISATIONS:
         raise ValueError(f"method must be one of {list(NORMALISATIONS)}; got {method!r}")
+    ok = None if valid is None else np.asarray(valid, dtype=bool).reshape(-1)
+    demote = ok is not None and bool(ok.any()) and not bool(ok.all())
     total: np.ndarray | None = None
     for name, w in weights.items():
         if name not in raw:
             raise ValueError(f"no scores for reward {name!r}; got {sorted(raw)}")
         r = np.asarray(raw[name], dtype=np.float64)
+        if demote:
+            assert ok is not None
+            if ok.size != r.size:
+                raise ValueError(f"valid must have one entry per sample ({r.size}); got {ok.size}")
+            r = np.where(ok, r, -np.inf if method == "rank" else float(r[ok].min()))
         z = normal_scores(r) if method == "rank" else (r - r.mean()) / (r.std() + 1e-6)
         total = w * z if total is None else total + w * z
     if total is None:
@@ -602,8 +628,9 @@ def _run(
             generator=gen,
         )
         raw = {name: rewards[name].score(batch_prompts, batch.melodies) for name in weights}
+        valid = batch.finished.numpy() if config.unfinished_last else None
         reward = torch.tensor(
-            normalise_rewards(raw, weights, config.normalise), dtype=torch.float32
+            normalise_rewards(raw, weights, config.normalise, valid), dtype=torch.float32
         )
         logp = sequence_logprob(policy, batch.ids, batch.completion_mask)
         with torch.no_grad():
