@@ -12,8 +12,9 @@
    training records.
 5. For every evaluation prompt sample one melody per model and two from the base, and let
    a held-out judge (a simulated rater with the same taste and its own seed, never used
-   for training) compare each model with the base. Report the win rate with its Wilson
-   interval, the base-vs-base control, mean rewards, diversity and length.
+   for training) compare each model with the base; with ``n_eval_draws > 1`` this is
+   repeated on fresh samples and the judge's counts are pooled. Report the win rate with
+   its Wilson interval, the base-vs-base control, mean rewards, diversity and length.
 """
 
 from __future__ import annotations
@@ -358,6 +359,7 @@ def run_experiment(
             "k": config.rl_samples_per_prompt,
             "norm": config.rl_normalise,
             "lnkl": config.rl_length_neutral_kl,
+            # named only when off: FINETUNE_VERSION already separates the default's runs
             **({} if config.rl_unfinished_last else {"keep_unfinished": True}),
             "warm": config.rl_warmup_steps,
             "alg": FINETUNE_VERSION,
