@@ -196,8 +196,9 @@ def test_unfinished_melodies_rank_below_every_finished_one() -> None:
             normalise_rewards({"a": r}, {"a": 1.0}, "rank", v),
             normalise_rewards({"a": r}, {"a": 1.0}, "rank"),
         )
-    with pytest.raises(ValueError, match="valid"):
-        normalise_rewards({"a": r}, {"a": 1.0}, "rank", np.array([True, False]))
+    for wrong in (np.array([True, False]), np.ones(4, bool)):
+        with pytest.raises(ValueError, match="valid"):
+            normalise_rewards({"a": r}, {"a": 1.0}, "rank", wrong)
 
 
 class _Longer:

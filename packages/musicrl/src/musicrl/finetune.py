@@ -302,10 +302,10 @@ def normalise_rewards(
         if name not in raw:
             raise ValueError(f"no scores for reward {name!r}; got {sorted(raw)}")
         r = np.asarray(raw[name], dtype=np.float64)
+        if ok is not None and ok.size != r.size:
+            raise ValueError(f"valid must have one entry per sample ({r.size}); got {ok.size}")
         if demote:
             assert ok is not None
-            if ok.size != r.size:
-                raise ValueError(f"valid must have one entry per sample ({r.size}); got {ok.size}")
             r = np.where(ok, r, -np.inf if method == "rank" else float(r[ok].min()))
         z = normal_scores(r) if method == "rank" else (r - r.mean()) / (r.std() + 1e-6)
         total = w * z if total is None else total + w * z
