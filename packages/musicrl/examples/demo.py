@@ -35,15 +35,15 @@ def main() -> int:
         pretrain_epochs=20,
         d_model=64,
         n_layers=2,
-        metrical=True,  # bar-position embeddings, as `make bench` (shares its base model)
+        metrical=True,  # bar-position embeddings, as `make bench`
         n_pref_prompts=600,
         rl_steps=60,
         rl_batch=64,
         kl=0.1,
         n_eval_prompts=100,
         max_new_tokens=256,
-        # shared with `make bench`: the base model and the preference store (same settings)
-        # are trained once and reused; each fine-tune is cached and resumable
+        # shared with `make bench`: the base model (same settings) is trained once and
+        # reused; each preference store and fine-tune is cached and resumable
         cache_dir=root / "out" / "musicrl" / "cache",
         threads=threads,
     )
