@@ -223,6 +223,29 @@ def _verdict(ok: bool | None) -> str:
     return "n/a" if ok is None else ("met" if ok else "**missed**")
 
 
+def _threads_text(results: dict[str, Any]) -> str:
+    """Torch threads, per case where cases were run with different settings."""
+    by_threads: dict[Any, list[str]] = {}
+    for case, r in results.get("cases", {}).items():
+        by_threads.setdefault(r.get("settings", {}).get("threads", results.get("threads")), []).append(case)
+    if len(by_threads) <= 1:
+        return f"{results.get('threads', '?')} torch threads"
+    parts = [f"{t} for {', '.join(sorted(cases))}" for t, cases in sorted(by_threads.items(), key=str)]
+    return "torch threads: " + "; ".join(parts)
+
+
+def _ratio_ci(case: dict[str, Any], dense: dict[str, Any] | None) -> str:
+    """Paired block-bootstrap interval of the perplexity ratio (results from this version on)."""
+    if case is dense or dense is None or "window_nll" not in case["ppl"]:
+        return "–"
+    if "window_nll" not in dense["ppl"]:
+        return "–"
+    from prunekit.evaluation import perplexity_ratio
+
+    r = perplexity_ratio(case["ppl"], dense["ppl"])
+    return f"[{r.low:.2f}, {r.high:.2f}]"
+
+
 def render(results: dict[str, Any], mode: str) -> str:
     settings = MODES[mode]
     cases = results.get("cases", {})
@@ -249,14 +272,18 @@ def render(results: dict[str, Any], mode: str) -> str:
             f" (the held-out stream has {dense['eval_stream_tokens']} tokens)."
             if dense
             else "."
-        ),
+        )
+        + " The interval of a ratio to dense resamples the evaluation windows paired, in "
+        "circular blocks of ceil(n^(1/3)) consecutive windows (`prunekit.perplexity_ratio`): "
+        "it is the uncertainty from the choice of evaluation text, not from calibration; "
+        "'–' for results stored before per-window sums were recorded.",
         "- Time: prune wall time (capture, statistics, pruning, block recomputation) divided by "
         "ONE dense forward of the whole model over the same calibration windows, one window at "
         "a time, measured in the same worker process just before pruning (in the 50 % cases, "
         "which carry the time targets).",
         "- Memory: peak RSS (`ru_maxrss`) of a fresh worker process over load + dense forward + "
         "prune, divided by the dense model's float32 size (unique parameters x 4 bytes).",
-        f"- Machine: {platform.machine()}, {results.get('threads', '?')} torch threads, shared "
+        f"- Machine: {platform.machine()}, {_threads_text(results)}, shared "
         "with other jobs (times are indicative; ratios are taken within one process).",
         f"- Versions: {results.get('versions', {})}.",
         "",
@@ -272,9 +299,9 @@ def render(results: dict[str, Any], mode: str) -> str:
     lines += [
         "## Results",
         "",
-        "| case | perplexity | / dense | prune s | dense fwd s | prune / fwd | peak RSS MiB |"
-        " RSS / f32 size | sparsity |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| case | perplexity | / dense | 95% CI of / dense | prune s | dense fwd s | prune / fwd |"
+        " peak RSS MiB | RSS / f32 size | sparsity |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     dense_ppl = dense["ppl"]["perplexity"] if dense else None
     for case in all_cases():
@@ -286,7 +313,8 @@ def render(results: dict[str, Any], mode: str) -> str:
         prune_s = r.get("prune_s")
         fwd = r.get("dense_forward_s")
         lines.append(
-            f"| {case} | {ppl:.2f} | {_fmt(ratio)} | {_fmt(prune_s, 1)} | {_fmt(fwd, 1)} | "
+            f"| {case} | {ppl:.2f} | {_fmt(ratio)} | {_ratio_ci(r, dense)} | {_fmt(prune_s, 1)} | "
+            f"{_fmt(fwd, 1)} | "
             f"{_fmt(prune_s / fwd if prune_s and fwd else None)} | {r['peak_rss_mib']:.0f} | "
             f"{r['peak_rss_mib'] * 2**20 / r['f32_bytes']:.2f} | "
             f"{_fmt(r.get('sparsity'), 3)} |"

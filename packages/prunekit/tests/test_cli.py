@@ -36,8 +36,16 @@ def test_prune_save_report_and_inspect(model_dir: Path, text_file: Path, tmp_pat
     assert data["config"]["method"] == "wanda"
     assert data["config"]["nsamples"] == 4
     assert data["config"]["calib"] == str(text_file)
-    assert set(data["perplexity"]) == {"dense", "pruned"}
+    assert set(data["perplexity"]) == {"dense", "pruned", "ratio"}
     assert data["perplexity"]["pruned"]["n_tokens"] == 2 * 31
+    ppl = data["perplexity"]
+    # The ratio is pruned over dense on the same windows, inside its own interval.
+    assert ppl["ratio"]["ratio"] == pytest.approx(
+        ppl["pruned"]["perplexity"] / ppl["dense"]["perplexity"], rel=1e-9
+    )
+    assert ppl["ratio"]["low"] <= ppl["ratio"]["ratio"] <= ppl["ratio"]["high"]
+    assert ppl["ratio"]["n_windows"] == 2
+    assert "ratio       pruned / dense" in stdout
     assert {"torch", "transformers", "prunekit"} <= set(data["versions"])
     # The saved folder reloads with stock transformers and is 50% sparse inside the blocks.
     reloaded = AutoModelForCausalLM.from_pretrained(out)

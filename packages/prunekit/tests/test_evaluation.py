@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
-from prunekit import perplexity
+from prunekit import perplexity, perplexity_ratio
 from torch import nn
 
 
@@ -54,3 +55,65 @@ def test_errors(tiny_model: nn.Module) -> None:
         perplexity(tiny_model, _stream(50), seqlen=8, protocol="sliding", progress=False)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="stride applies"):
         perplexity(tiny_model, _stream(50), seqlen=8, stride=4, progress=False)
+
+
+def _result(nll: list[float], tokens: list[int]) -> dict[str, object]:
+    return {
+        "protocol": "non-overlapping",
+        "seqlen": 8,
+        "stride": 8,
+        "window_nll": nll,
+        "window_tokens": tokens,
+    }
+
+
+def test_perplexity_keeps_window_sums(tiny_model: nn.Module) -> None:
+    result = perplexity(tiny_model, _stream(100), seqlen=32, progress=False)
+    assert result.window_tokens == (31, 31, 31)
+    # The per-window sums are the pieces of the reported mean.
+    assert sum(result.window_nll) / result.n_tokens == pytest.approx(result.nll, rel=1e-12)
+
+
+def test_perplexity_ratio_point_and_interval() -> None:
+    rng = np.random.default_rng(1)
+    tok = [511] * 64
+    dense = rng.uniform(2.5, 3.5, 64) * 511
+    pruned = dense + rng.normal(0.7, 0.1, 64) * 511  # about exp(0.7) = 2.01 worse
+    r = perplexity_ratio(_result(list(pruned), tok), _result(list(dense), tok))
+    assert r.ratio == pytest.approx(math.exp((pruned - dense).sum() / (511 * 64)), rel=1e-12)
+    assert r.low < r.ratio < r.high
+    # Paired: the spread of the text's difficulty (uniform 2.5-3.5) cancels; only the
+    # per-window spread of the difference (sd 0.1 nats, se 0.1/8) sets the width.
+    assert math.log(r.high) - math.log(r.low) < 4 * 1.96 * 0.1 / 8
+    assert (r.n_windows, r.block) == (64, 4)  # block = ceil(64 ** (1/3))
+    same = perplexity_ratio(_result(list(dense), tok), _result(list(dense), tok))
+    assert (same.ratio, same.low, same.high) == (1.0, 1.0, 1.0)
+
+
+def test_perplexity_ratio_blocks_widen_for_correlated_windows() -> None:
+    # Differences that drift slowly along the stream (pages): i.i.d. resampling of
+    # windows understates the uncertainty, blocks of consecutive windows do not.
+    rng = np.random.default_rng(2)
+    drift = np.repeat(rng.normal(0.0, 0.2, 16), 16)  # 16 "pages" of 16 windows
+    dense = np.full(256, 3.0 * 100)
+    pruned = dense + (0.7 + drift) * 100
+    a, b = _result(list(pruned), [100] * 256), _result(list(dense), [100] * 256)
+    iid = perplexity_ratio(a, b, block=1)
+    blk = perplexity_ratio(a, b, block=16)
+    assert math.log(blk.high / blk.low) > 2 * math.log(iid.high / iid.low)
+
+
+def test_perplexity_ratio_errors(tiny_model: nn.Module) -> None:
+    ok = _result([1.0, 2.0], [7, 7])
+    with pytest.raises(ValueError, match="same windows"):
+        perplexity_ratio(ok, _result([1.0, 2.0, 3.0], [7, 7, 7]))
+    with pytest.raises(ValueError, match="no per-window NLL"):
+        perplexity_ratio(ok, {"protocol": "non-overlapping", "seqlen": 8, "stride": 8})
+    with pytest.raises(ValueError, match="level"):
+        perplexity_ratio(ok, ok, level=1.0)
+    with pytest.raises(ValueError, match="n_boot"):
+        perplexity_ratio(ok, ok, n_boot=10)
+    with pytest.raises(ValueError, match="block must be an integer in \\[1, 2\\]"):
+        perplexity_ratio(ok, ok, block=3)
+    with pytest.raises(ValueError, match="same windows"):
+        perplexity_ratio(ok, {**ok, "seqlen": 16})

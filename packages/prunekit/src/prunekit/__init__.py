@@ -12,7 +12,7 @@ Examples
 
 from prunekit.adapters import ADAPTERS, ModelAdapter, decoder_layers, get_adapter
 from prunekit.config import PruneConfig
-from prunekit.evaluation import Perplexity, perplexity
+from prunekit.evaluation import Perplexity, PerplexityRatio, perplexity, perplexity_ratio
 from prunekit.masks import NMPattern, nm_mask, unstructured_mask
 from prunekit.methods import METHODS, LayerStatistics, MethodResult
 from prunekit.pruning import prune
@@ -28,6 +28,7 @@ __all__ = [
     "ModelAdapter",
     "NMPattern",
     "Perplexity",
+    "PerplexityRatio",
     "PruneConfig",
     "PruneReport",
     "__version__",
@@ -36,6 +37,7 @@ __all__ = [
     "layer_sparsity",
     "nm_mask",
     "perplexity",
+    "perplexity_ratio",
     "prune",
     "save_model",
     "unstructured_mask",

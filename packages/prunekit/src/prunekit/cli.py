@@ -343,7 +343,7 @@ def prune(
 
     def body() -> None:
         from prunekit.data import calibration_windows, evaluation_tokens
-        from prunekit.evaluation import perplexity
+        from prunekit.evaluation import perplexity, perplexity_ratio
         from prunekit.pruning import prune as run_prune
         from prunekit.saving import save_model
 
@@ -389,6 +389,7 @@ def prune(
                 progress=progress,
             )
             ppl["pruned"] = pruned.to_dict()
+            ppl["ratio"] = perplexity_ratio(pruned, dense).to_dict()
         from dataclasses import replace
 
         result = replace(result, perplexity=ppl)
@@ -416,10 +417,18 @@ def prune(
         click.echo(
             f"wall time   {result.wall_time_s:.1f} s, peak RSS {result.peak_rss_mib:.0f} MiB"
         )
-        for name, entry in ppl.items():
+        for name in ("dense", "pruned"):
+            if name in ppl:
+                entry = ppl[name]
+                click.echo(
+                    f"perplexity  {name}: {entry['perplexity']:.3f} ({entry['protocol']}, "
+                    f"{entry['nsamples']} x {entry['seqlen']}, {entry['n_tokens']} tokens)"
+                )
+        if "ratio" in ppl:
+            r = ppl["ratio"]
             click.echo(
-                f"perplexity  {name}: {entry['perplexity']:.3f} ({entry['protocol']}, "
-                f"{entry['nsamples']} x {entry['seqlen']}, {entry['n_tokens']} tokens)"
+                f"ratio       pruned / dense {r['ratio']:.3f} "
+                f"({r['level']:.0%} interval over windows {r['low']:.3f}-{r['high']:.3f})"
             )
         if speed is not None:
             for batch, p in speed.get("prefill", {}).items():
