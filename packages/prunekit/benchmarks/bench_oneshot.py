@@ -236,9 +236,9 @@ def _threads_text(results: dict[str, Any]) -> str:
 
 def _ratio_ci(case: dict[str, Any], dense: dict[str, Any] | None) -> str:
     """Paired block-bootstrap interval of the perplexity ratio (results from this version on)."""
-    if case is dense or dense is None or "window_nll" not in case["ppl"]:
+    if case is dense or dense is None:
         return "–"
-    if "window_nll" not in dense["ppl"]:
+    if "window_nll" not in case["ppl"] or "window_nll" not in dense["ppl"]:
         return "–"
     from prunekit.evaluation import perplexity_ratio
 

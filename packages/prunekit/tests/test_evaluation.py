@@ -117,3 +117,10 @@ def test_perplexity_ratio_errors(tiny_model: nn.Module) -> None:
         perplexity_ratio(ok, ok, block=3)
     with pytest.raises(ValueError, match="same windows"):
         perplexity_ratio(ok, {**ok, "seqlen": 16})
+
+
+def test_default_block_is_the_exact_ceiling_cube_root() -> None:
+    from prunekit.evaluation import _ceil_cbrt
+
+    # 27 ** (1/3) is 3.0000000000000004 in floating point; the block must still be 3.
+    assert [_ceil_cbrt(n) for n in (1, 2, 8, 9, 27, 28, 64, 65, 305)] == [1, 2, 2, 3, 3, 4, 4, 5, 7]
