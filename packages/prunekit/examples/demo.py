@@ -55,7 +55,7 @@ def main() -> int:
         f"{args.lee_windows} x {args.seqlen} Lee tokens (non-overlapping windows)\n"
     )
 
-    rows: list[tuple[str, float, float, float]] = []
+    rows: list[tuple[str, prunekit.Perplexity, prunekit.Perplexity, float]] = []
     for method in ("dense", "magnitude", "wanda", "sparsegpt"):
         model = load_model(folder).model
         prune_s = 0.0
@@ -69,24 +69,28 @@ def main() -> int:
             prunekit.prune(model, config, calib, source=str(folder))
             prune_s = time.perf_counter() - start
         print(f"evaluating {method} ...", flush=True)
-        ppl_wiki = prunekit.perplexity(
-            model, wiki, seqlen=args.seqlen, nsamples=args.eval_windows
-        ).perplexity
-        ppl_lee = prunekit.perplexity(
-            model, lee, seqlen=args.seqlen, nsamples=args.lee_windows
-        ).perplexity
+        ppl_wiki = prunekit.perplexity(model, wiki, seqlen=args.seqlen, nsamples=args.eval_windows)
+        ppl_lee = prunekit.perplexity(model, lee, seqlen=args.seqlen, nsamples=args.lee_windows)
         rows.append((method, ppl_wiki, ppl_lee, prune_s))
 
     dense_wiki, dense_lee = rows[0][1], rows[0][2]
     print()
-    header = ("method", "wiki ppl", "x dense", "lee ppl", "x dense", "prune s")
-    print(f"{header[0]:<10} " + " ".join(f"{h:>9}" for h in header[1:]))
+    header = ("method", "wiki ppl", "x dense", "95% interval", "lee ppl", "x dense", "prune s")
+    print(f"{header[0]:<10} {header[1]:>9} {header[2]:>9} {header[3]:>14} " + " ".join(
+        f"{h:>9}" for h in header[4:]
+    ))
     for method, ppl_wiki, ppl_lee, prune_s in rows:
+        ratio = prunekit.perplexity_ratio(ppl_wiki, dense_wiki)
+        interval = "" if method == "dense" else f"[{ratio.low:.2f}, {ratio.high:.2f}]"
         print(
-            f"{method:<10} {ppl_wiki:>9.2f} {ppl_wiki / dense_wiki:>9.2f} "
-            f"{ppl_lee:>9.2f} {ppl_lee / dense_lee:>9.2f} {prune_s:>9.1f}"
+            f"{method:<10} {ppl_wiki.perplexity:>9.2f} {ratio.ratio:>9.2f} {interval:>14} "
+            f"{ppl_lee.perplexity:>9.2f} {ppl_lee.perplexity / dense_lee.perplexity:>9.2f} "
+            f"{prune_s:>9.1f}"
         )
-    print("\n(small demo settings; see docs/prunekit/benchmarks.md for the full protocol)")
+    print(
+        "\n(small demo settings; the interval is over the evaluation windows, see "
+        "prunekit.perplexity_ratio; docs/prunekit/benchmarks.md has the full protocol)"
+    )
     return 0
 
 
