@@ -68,9 +68,16 @@ def _result(nll: list[float], tokens: list[int]) -> dict[str, object]:
 
 
 def test_perplexity_keeps_window_sums(tiny_model: nn.Module) -> None:
-    result = perplexity(tiny_model, _stream(100), seqlen=32, progress=False)
+    tokens = _stream(100)
+    result = perplexity(tiny_model, tokens, seqlen=32, progress=False)
     assert result.window_tokens == (31, 31, 31)
-    # The per-window sums are the pieces of the reported mean.
+    # Each window's sum is transformers' own mean loss on that window times its 31 targets.
+    with torch.no_grad():
+        oracle = [
+            31 * float(tiny_model(tokens[:, s : s + 32], labels=tokens[:, s : s + 32]).loss)
+            for s in (0, 32, 64)
+        ]
+    assert result.window_nll == pytest.approx(oracle, rel=1e-5)
     assert sum(result.window_nll) / result.n_tokens == pytest.approx(result.nll, rel=1e-12)
 
 
@@ -103,7 +110,7 @@ def test_perplexity_ratio_blocks_widen_for_correlated_windows() -> None:
     assert math.log(blk.high / blk.low) > 2 * math.log(iid.high / iid.low)
 
 
-def test_perplexity_ratio_errors(tiny_model: nn.Module) -> None:
+def test_perplexity_ratio_errors() -> None:
     ok = _result([1.0, 2.0], [7, 7])
     with pytest.raises(ValueError, match="same windows"):
         perplexity_ratio(ok, _result([1.0, 2.0, 3.0], [7, 7, 7]))

@@ -170,8 +170,6 @@ def perplexity(
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    nll_sum = 0.0
-    count = 0
     window_nll: list[float] = []
     window_tokens: list[int] = []
     try:
@@ -185,13 +183,12 @@ def perplexity(
                 pred = logits[first - 1 : -1]
                 target = ids[0, first:]
                 loss = torch.nn.functional.cross_entropy(pred, target, reduction="sum")
-                nll_sum += float(loss)
-                count += int(target.numel())
                 window_nll.append(float(loss))
                 window_tokens.append(int(target.numel()))
     finally:
         model.train(was_training)
-    mean = nll_sum / count
+    count = sum(window_tokens)
+    mean = math.fsum(window_nll) / count
     return Perplexity(
         perplexity=math.exp(mean),
         protocol=protocol,
