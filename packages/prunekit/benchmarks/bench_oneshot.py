@@ -234,6 +234,19 @@ def _threads_text(results: dict[str, Any]) -> str:
     return "torch threads: " + "; ".join(parts)
 
 
+def _sparsegpt_text(results: dict[str, Any]) -> str:
+    """SparseGPT's solver settings per stored case (results before refine_iters existed: 0)."""
+    by_iters: dict[int, list[str]] = {}
+    for case, r in results.get("cases", {}).items():
+        config = r.get("config")
+        if config and config.get("method") == "sparsegpt":
+            by_iters.setdefault(int(config.get("refine_iters", 0)), []).append(case)
+    if not by_iters:
+        return "no SparseGPT case stored"
+    parts = [f"refine_iters={k} for {', '.join(sorted(v))}" for k, v in sorted(by_iters.items())]
+    return "; ".join(parts)
+
+
 def _ratio_ci(case: dict[str, Any], dense: dict[str, Any] | None) -> str:
     """Paired block-bootstrap interval of the perplexity ratio (results from this version on)."""
     if case is dense or dense is None:
@@ -281,6 +294,9 @@ def render(results: dict[str, Any], mode: str) -> str:
         "ONE dense forward of the whole model over the same calibration windows, one window at "
         "a time, measured in the same worker process just before pruning (in the 50 % cases, "
         "which carry the time targets).",
+        "- Methods at their defaults (Wanda per output row; SparseGPT percdamp 0.01, block 128, "
+        "kept weights re-solved by at most `refine_iters` conjugate-gradient iterations, 0 "
+        f"being the paper's algorithm): {_sparsegpt_text(results)}.",
         "- Memory: peak RSS (`ru_maxrss`) of a fresh worker process over load + dense forward + "
         "prune, divided by the dense model's float32 size (unique parameters x 4 bytes).",
         f"- Machine: {platform.machine()}, {_threads_text(results)}, shared "

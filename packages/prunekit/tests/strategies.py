@@ -59,6 +59,7 @@ def prune_configs(draw: st.DrawFn) -> PruneConfig:
         ignore=tuple(draw(st.lists(_names, max_size=2))),
         percdamp=draw(st.floats(1e-6, 1.0)),
         blocksize=8 * draw(st.integers(1, 32)),
+        refine_iters=draw(st.integers(0, 50)),
         true_sequential=draw(st.booleans()),
         dtype=draw(st.sampled_from(["float32", "bfloat16"])),
         threads=draw(st.none() | st.integers(1, 64)),

@@ -91,6 +91,7 @@ def test_toml_config_with_flag_override(model_dir: Path, text_file: Path, tmp_pa
         (["--pattern", "4:2"], "1 <= N < M"),
         (["--nsamples", "100000"], "nsamples"),
         (["--targets", "nothing*"], "targets pattern 'nothing*'"),
+        (["--method", "sparsegpt", "--refine-iters", "-1"], "refine_iters must be >= 0; got -1"),
     ],
 )
 def test_bad_input_exits_2(

@@ -42,6 +42,7 @@ def test_write_and_read_toml(tmp_path: Path) -> None:
         ({"seqlen": 1}, "seqlen must be >= 2"),
         ({"percdamp": 0.0}, "percdamp must be > 0"),
         ({"pattern": "4:8", "blocksize": 12}, "blocksize must be a multiple of M=8"),
+        ({"refine_iters": -1}, "refine_iters must be >= 0; got -1"),
         ({"dtype": "float16"}, "dtype must be one of"),
         ({"threads": 0}, "threads must be >= 1"),
         ({"targets": ()}, "targets must name at least one"),

@@ -316,5 +316,38 @@ def test_cli_has_the_new_flags() -> None:
 
     result = CliRunner().invoke(main, ["prune", "--help"])
     assert result.exit_code == 0
-    for flag in ("--stream", "--asymmetric", "--dsnot", "--owl", "--owl-m", "--owl-lambda"):
+    flags = ("--stream", "--asymmetric", "--dsnot", "--owl", "--owl-m", "--owl-lambda")
+    for flag in (*flags, "--refine-iters"):
         assert flag in result.output
+
+
+def test_refine_iters_reaches_sparsegpt_through_the_config(calibration: torch.Tensor) -> None:
+    # Block 0 sees the same calibration inputs in both runs, so its first module gets the
+    # same Hessian: the same mask, but the re-solve (default) changes the kept values and
+    # lowers that layer's reconstruction error on those inputs; refine_iters=0 does not.
+    from conftest import make_llama
+
+    torch.manual_seed(0)
+    model = make_llama(layers=2)
+    name = "model.layers.0.self_attn.q_proj"
+    seen: list[torch.Tensor] = []
+    hook = model.get_submodule(name).register_forward_pre_hook(
+        lambda _m, a: seen.append(a[0].reshape(-1, a[0].shape[-1]))
+    )
+    with torch.no_grad():
+        for row in calibration:
+            model(input_ids=row.unsqueeze(0))
+    hook.remove()
+    inputs = torch.cat(seen).double()
+    dense = get_weight(model.get_submodule(name)).detach().clone().double()
+    runs = {}
+    for iters in (0, 20):
+        pruned = copy.deepcopy(model)
+        report = prune(pruned, _config(method="sparsegpt", refine_iters=iters), calibration,
+                       progress=False)  # fmt: skip
+        assert report.config["refine_iters"] == iters
+        runs[iters] = get_weight(pruned.get_submodule(name)).detach().double()
+    assert torch.equal(runs[0] == 0, runs[20] == 0)
+    assert not torch.equal(runs[0], runs[20])
+    errors = {k: float(((dense - w) @ inputs.T).norm()) for k, w in runs.items()}
+    assert errors[20] < errors[0]

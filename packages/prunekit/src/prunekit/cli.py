@@ -180,6 +180,14 @@ _CONFIG_OPTIONS: list[tuple[str, dict[str, Any]]] = [
     ("--percdamp", {"type": float, "help": "SparseGPT damping fraction (default 0.01)."}),
     ("--blocksize", {"type": int, "help": "SparseGPT block width (default 128)."}),
     (
+        "--refine-iters",
+        {
+            "type": int,
+            "help": "SparseGPT: conjugate-gradient iterations re-solving the kept weights "
+            "for the chosen mask (default 20; 0 = the paper's algorithm).",
+        },
+    ),
+    (
         "--true-sequential/--no-true-sequential",
         {
             "help": "Prune each block in stages (q/k/v, o, gate/up, down), re-collecting "

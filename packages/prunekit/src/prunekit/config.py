@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from prunekit.masks import GROUPS, NMPattern, parse_pattern
 from prunekit.methods import METHODS
-from prunekit.methods.sparsegpt import DEFAULT_BLOCKSIZE, DEFAULT_PERCDAMP
+from prunekit.methods.sparsegpt import DEFAULT_BLOCKSIZE, DEFAULT_PERCDAMP, DEFAULT_REFINE_ITERS
 
 __all__ = [
     "FORWARD_DTYPES",
@@ -114,6 +114,12 @@ class PruneConfig:
         SparseGPT damping ``λ / mean(diag H)``; 0.01 as in the paper.
     blocksize : int
         SparseGPT lazy-update block width; 128 as in the paper.
+    refine_iters : int
+        SparseGPT only: after the OBS pass has chosen the mask, re-solve the kept weights of
+        each matrix for that mask with at most this many preconditioned conjugate-gradient
+        iterations (the exact minimiser of SparseGPT's own damped objective; ALPS, Meng et
+        al. 2024, and Boža 2024 do the same for a fixed mask). Default 20; 0 is the paper's
+        algorithm. See :func:`prunekit.methods.sparsegpt.refine_kept_weights`.
     true_sequential : bool
         Within each block, prune in stages of modules that read the same input (q/k/v, o,
         gate/up, down for Llama) and collect each stage's statistics after the earlier
@@ -190,6 +196,7 @@ class PruneConfig:
     ignore: tuple[str, ...] = ()
     percdamp: float = DEFAULT_PERCDAMP
     blocksize: int = DEFAULT_BLOCKSIZE
+    refine_iters: int = DEFAULT_REFINE_ITERS
     true_sequential: bool = False
     stream: Literal["pruned", "dense"] = "pruned"
     asymmetric: bool = False
@@ -246,6 +253,7 @@ class PruneConfig:
             raise ValueError(
                 f"blocksize must be a multiple of M={nm.m} for pattern {nm}; got {self.blocksize}"
             )
+        _check_int("refine_iters", self.refine_iters, 0)
         if not isinstance(self.true_sequential, bool):
             raise TypeError(f"true_sequential must be a bool; got {self.true_sequential!r}")
         _check_choice("stream", self.stream, STREAMS)

@@ -121,6 +121,7 @@ def _prune_module(
         group=config.group,
         percdamp=config.percdamp,
         blocksize=config.blocksize,
+        refine_iters=config.refine_iters,
         dsnot=config.dsnot,
     )
     set_weight(target.module, result.weight)

@@ -35,7 +35,8 @@ METHODS: dict[str, PruningMethod] = {
         name="sparsegpt",
         statistic="hessian",
         run=sparsegpt_prune,
-        summary="OBS reconstruction with weight updates (Frantar & Alistarh 2023)",
+        summary="OBS reconstruction with weight updates (Frantar & Alistarh 2023), kept "
+        "weights then re-solved for the mask",
     ),
     "wanda": PruningMethod(
         name="wanda",
