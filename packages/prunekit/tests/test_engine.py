@@ -102,20 +102,3 @@ def test_statistics_match_direct_computation(
         assert hessians.alias.get("mlp.up_proj") == "mlp.gate_proj"
         # From the second sample on, the pass stops right after down_proj's input is seen.
         assert hessians.stop_after == "mlp.down_proj"
-
-
-def test_free_heap_is_released_after_each_recomputed_block(
-    tiny_model: nn.Module, calibration: torch.Tensor, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # The engine trims the allocator's free pages once per block whose outputs it recomputes
-    # (all but the last), so resident memory tracks live tensors rather than growing with
-    # the number of blocks processed.
-    import prunekit.engine as engine
-
-    calls: list[int] = []
-    seen: list[int] = []
-    monkeypatch.setattr(engine, "release_free_heap", lambda: calls.append(len(seen)))
-    for step in sequential_blocks(tiny_model, calibration, progress=False):
-        seen.append(step.index)
-    assert calls == list(range(1, len(decoder_layers(tiny_model))))
-

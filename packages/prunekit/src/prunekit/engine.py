@@ -27,7 +27,6 @@ accumulated in float32.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -285,29 +284,6 @@ def sequential_blocks(
         for i in range(inputs.nsamples):
             # In place: sample i's output depends only on sample i's input.
             inputs.hidden[i] = inputs.forward(block, i)[0]
-        release_free_heap()
-
-
-_MALLOC_TRIM: Any = None
-
-
-def release_free_heap() -> None:
-    """Hand freed heap pages back to the operating system (glibc's ``malloc_trim``).
-
-    Each block allocates and frees Hessians, inverse factors and solver buffers of a few MiB.
-    glibc serves such sizes from its heap once a larger block has been freed (its mmap
-    threshold adapts upwards), and a fragmented heap keeps pages resident after the tensors
-    are gone, so the resident set could creep up with the number of blocks processed.
-    Trimming once per block keeps it at the live tensors. A no-op where glibc is absent.
-    """
-    global _MALLOC_TRIM
-    if _MALLOC_TRIM is None:
-        try:
-            _MALLOC_TRIM = ctypes.CDLL("libc.so.6").malloc_trim
-        except (OSError, AttributeError):
-            _MALLOC_TRIM = False
-    if _MALLOC_TRIM:
-        _MALLOC_TRIM(0)
 
 
 # Widths from which the Gram matrix XᵀX is accumulated as its upper block triangle only.
