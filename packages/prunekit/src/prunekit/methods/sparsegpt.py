@@ -407,6 +407,9 @@ def sparsegpt_prune(
 
     w = wt.t().contiguous()
     mask = mask_t.t().contiguous()
+    # Free the OBS pass's buffers (and the loop's views of them) before the re-solve
+    # allocates its own.
+    del wt, mask_t, hinv, block, errors, hinv_block, diag, scale, block_mask
     if refine_iters:
         w = refine_kept_weights(w, target, mask, hessian, refine_iters)
     return MethodResult(weight=w.to(weight.dtype), mask=mask)
