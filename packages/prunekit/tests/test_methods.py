@@ -204,6 +204,35 @@ def test_refine_with_an_all_kept_mask_returns_the_target() -> None:
     assert torch.allclose(out, weight, atol=1e-4)
 
 
+def test_refine_uses_the_damping_the_inverse_needed(caplog: pytest.LogCaptureFixture) -> None:
+    # A Hessian with one eigenvalue of -0.03 (mean diagonal about 1): the paper's damping
+    # 0.01 * mean(diag H) leaves it indefinite, the first tenfold retry makes it definite.
+    # The re-solve must then use that same raised damping, not the base value (with which
+    # H + λI is indefinite and the "optimum" is meaningless).
+    g = torch.Generator().manual_seed(11)
+    cols = 24
+    q, _ = torch.linalg.qr(torch.randn(cols, cols, generator=g))
+    eigs = torch.ones(cols)
+    eigs[0] = -0.03
+    hessian = (q * eigs) @ q.T
+    hessian = (hessian + hessian.T) / 2
+    weight = torch.randn(8, cols, generator=g)
+    stats = LayerStatistics(nsamples=1, hessian=hessian)
+    with caplog.at_level("WARNING", logger="prunekit.methods.sparsegpt"):
+        plain = sparsegpt_prune(weight, stats, refine_iters=0)
+    assert "retrying" in caplog.text
+    refined = sparsegpt_prune(weight, stats, refine_iters=30)
+    assert torch.equal(plain.mask, refined.mask)
+    raised = 10 * 0.01 * float(torch.diagonal(hessian).mean())
+    expected = refine_kept_weights(
+        plain.weight, weight, plain.mask, hessian + raised * torch.eye(cols), iters=30
+    )
+    assert torch.allclose(refined.weight, expected, atol=1e-6)
+    damped = hessian + raised * torch.eye(cols)
+    assert torch.linalg.eigvalsh(damped.double()).min() > 0
+    assert _objective(refined.weight, weight, damped) < _objective(plain.weight, weight, damped)
+
+
 def test_wanda_needs_norms() -> None:
     with pytest.raises(ValueError, match="input"):
         wanda_prune(torch.ones(2, 2), LayerStatistics(nsamples=1))

@@ -61,8 +61,10 @@ __all__ = [
     "DEFAULT_BLOCKSIZE",
     "DEFAULT_PERCDAMP",
     "DEFAULT_REFINE_ITERS",
+    "damped_inverse_cholesky",
     "inverse_hessian_cholesky",
     "refine_kept_weights",
+    "relative_damping",
     "sparsegpt_prune",
 ]
 
@@ -81,6 +83,44 @@ DEFAULT_REFINE_TOL = 1e-3
 # this many times (a safety net for rank-deficient calibration sets, logged as a warning).
 _MAX_DAMP_RETRIES = 4
 _FLOOR_TOL = 1e-9
+
+
+def relative_damping(hessian: torch.Tensor, percdamp: float) -> float:
+    """SparseGPT's damping ``λ = percdamp · mean(diag H)`` (the paper's and reference code's)."""
+    return percdamp * float(torch.diagonal(hessian).mean())
+
+
+def damped_inverse_cholesky(hessian: torch.Tensor, percdamp: float) -> tuple[torch.Tensor, float]:
+    """:func:`inverse_hessian_cholesky`, also returning the damping ``λ`` it used.
+
+    ``λ`` starts at :func:`relative_damping` and is raised tenfold on each failed
+    factorisation; callers that reuse the damped Hessian (the kept-weight re-solve) need the
+    value that made it positive definite.
+    """
+    damp = relative_damping(hessian, percdamp)
+    eye = torch.eye(hessian.shape[0], dtype=hessian.dtype, device=hessian.device)
+    for attempt in range(_MAX_DAMP_RETRIES + 1):
+        # With J the index reversal, chol(J H J) = L̃ gives H = R Rᵀ for the upper-triangular
+        # R = J L̃ J; then H⁻¹ = R⁻ᵀ R⁻¹, so U = R⁻¹ (upper, positive diagonal) is the upper
+        # Cholesky factor of H⁻¹. One factorisation and one triangular inverse instead of
+        # forming H⁻¹ and factoring it again (about 3x fewer flops).
+        flipped, info = torch.linalg.cholesky_ex(torch.flip(hessian + damp * eye, dims=(0, 1)))
+        if int(info) == 0:
+            upper_r = torch.flip(flipped, dims=(0, 1))
+            upper = torch.linalg.solve_triangular(upper_r, eye, upper=True)
+            if bool(torch.isfinite(upper).all()):
+                return upper, damp
+        if attempt < _MAX_DAMP_RETRIES:
+            logger.warning(
+                "Hessian not positive definite with damping %.3g; retrying with %.3g",
+                damp,
+                damp * 10,
+            )
+            damp *= 10
+    raise RuntimeError(
+        "SparseGPT: the damped Hessian is not positive definite even with damping "
+        f"{damp:.3g}; use more calibration samples or a larger percdamp"
+    )
 
 
 def inverse_hessian_cholesky(hessian: torch.Tensor, percdamp: float) -> torch.Tensor:
@@ -103,31 +143,7 @@ def inverse_hessian_cholesky(hessian: torch.Tensor, percdamp: float) -> torch.Te
     RuntimeError
         If the damped Hessian stays indefinite after raising the damping 10⁴-fold.
     """
-    mean_diag = float(torch.diagonal(hessian).mean())
-    damp = percdamp * mean_diag
-    eye = torch.eye(hessian.shape[0], dtype=hessian.dtype, device=hessian.device)
-    for attempt in range(_MAX_DAMP_RETRIES + 1):
-        # With J the index reversal, chol(J H J) = L̃ gives H = R Rᵀ for the upper-triangular
-        # R = J L̃ J; then H⁻¹ = R⁻ᵀ R⁻¹, so U = R⁻¹ (upper, positive diagonal) is the upper
-        # Cholesky factor of H⁻¹. One factorisation and one triangular inverse instead of
-        # forming H⁻¹ and factoring it again (about 3x fewer flops).
-        flipped, info = torch.linalg.cholesky_ex(torch.flip(hessian + damp * eye, dims=(0, 1)))
-        if int(info) == 0:
-            upper_r = torch.flip(flipped, dims=(0, 1))
-            upper = torch.linalg.solve_triangular(upper_r, eye, upper=True)
-            if bool(torch.isfinite(upper).all()):
-                return upper
-        if attempt < _MAX_DAMP_RETRIES:
-            logger.warning(
-                "Hessian not positive definite with damping %.3g; retrying with %.3g",
-                damp,
-                damp * 10,
-            )
-            damp *= 10
-    raise RuntimeError(
-        "SparseGPT: the damped Hessian is not positive definite even with damping "
-        f"{damp:.3g}; use more calibration samples or a larger percdamp"
-    )
+    return damped_inverse_cholesky(hessian, percdamp)[0]
 
 
 def _asymmetric_target(
@@ -138,7 +154,7 @@ def _asymmetric_target(
     ``H = 2XXᵀ/n`` (pruned inputs), ``C = 2X̃Xᵀ/n`` (dense × pruned inputs), ``λ`` the OBS
     damping. Minimises ``‖WX̃ − W*X‖² + λ‖W* − W‖²`` (see the module docstring).
     """
-    damp = percdamp * float(torch.diagonal(hessian).mean())
+    damp = relative_damping(hessian, percdamp)
     damped = hessian.clone()
     torch.diagonal(damped).add_(damp)
     factor, info = torch.linalg.cholesky_ex(damped)
@@ -364,11 +380,12 @@ def sparsegpt_prune(
         )
         if bool(dead.any()):
             w[:, dead] = 0.0
-    hinv = inverse_hessian_cholesky(hessian, percdamp)
+    hinv, damp = damped_inverse_cholesky(hessian, percdamp)
     if refine_iters:
-        # SparseGPT's objective: the dense (or asymmetric) target under the damped Hessian.
+        # SparseGPT's objective: the dense (or asymmetric) target under the Hessian damped
+        # exactly as the OBS pass's inverse was (λ raised if the factorisation needed it).
         target = w.clone()
-        torch.diagonal(hessian).add_(percdamp * float(torch.diagonal(hessian).mean()))
+        torch.diagonal(hessian).add_(damp)
     else:
         del hessian
 
