@@ -292,6 +292,70 @@ def test_auto_transforms_where_the_density_vanishes_at_every_finite_bound() -> N
     assert BoundedKDE(bounds=(0, 1)).fit(rng.uniform(size=2000)).method_ == "linear-mbc"
 
 
+def test_auto_keeps_the_data_scale_when_the_bounds_are_out_of_reach() -> None:
+    """A density that vanishes at its bound only because the data sit far from it: the
+    kernel never reaches the bound, and N(5, 1) is easier on the data scale than on the
+    log scale, so auto keeps linear-mbc. A lognormal far from 0 is easier on the log
+    scale (it is normal there) and is still transformed. Beta(2, 5) has data at its
+    bounds and is transformed as before."""
+    rng = np.random.default_rng(21)
+    far = np.abs(rng.normal(5.0, 1.0, size=3000))
+    kde = BoundedKDE(bounds=(0, None)).fit(far)
+    check = kde.scale_check_
+    assert check is not None
+    assert kde.pole_tests_[0] is not None
+    assert kde.pole_tests_[0].zero
+    assert check.leaked_mass < check.threshold == pytest.approx(1 / 3000)
+    assert check.difficulty_data < check.difficulty_transformed
+    assert check.keep_data_scale
+    assert kde.method_ == "linear-mbc"
+    assert kde.transform_ is None
+
+    logn = BoundedKDE(bounds=(0, None)).fit(rng.lognormal(2.0, 0.2, size=3000))
+    assert logn.scale_check_ is not None
+    assert logn.scale_check_.leaked_mass < logn.scale_check_.threshold
+    assert logn.scale_check_.difficulty_transformed < logn.scale_check_.difficulty_data
+    assert logn.method_ == "transform-mbc"
+
+    beta = BoundedKDE(bounds=(0, 1)).fit(rng.beta(2.0, 5.0, size=3000))
+    assert beta.scale_check_ is not None
+    assert beta.scale_check_.leaked_mass > beta.scale_check_.threshold
+    assert beta.method_ == "transform-mbc"
+    # No check where the density is positive at a bound, or for an explicit method.
+    assert BoundedKDE(bounds=(0, None)).fit(rng.exponential(size=3000)).scale_check_ is None
+    assert BoundedKDE(bounds=(0, None), method="linear-mbc").fit(far).scale_check_ is None
+
+
+def test_scale_check_leaked_mass_and_difficulty_match_their_formulas() -> None:
+    """Leaked mass: sum of Phi(-(x - lo) / h) / n at the linear-mbc bandwidth (oracle:
+    the direct sum). Difficulty: for a normal density sigma^5 R(f'') = 3 / (8 sqrt(pi))
+    exactly (Wand and Jones 1995), which ISJ's estimate approaches at large n."""
+    rng = np.random.default_rng(22)
+    x = 2.5 + rng.normal(size=20000)
+    x = x[x > 0]
+    kde = BoundedKDE(bounds=(0, None)).fit(x)
+    check = kde.scale_check_
+    assert check is not None
+    h = BoundedKDE(bounds=(0, None), method="linear-mbc").fit(x).bandwidth_
+    assert check.leaked_mass == pytest.approx(float(np.sum(stats.norm.cdf(-x / h))) / x.size)
+    assert check.difficulty_data == pytest.approx(3 / (8 * math.sqrt(math.pi)), rel=0.15)
+
+
+def test_scale_check_leaked_mass_with_integer_weights_equals_repeated_data() -> None:
+    # At a fixed bandwidth (a weighted fit's automatic bandwidth uses the Kish n_eff, so
+    # it differs from the repeated data's by design), the leaked mass is a weighted mean.
+    rng = np.random.default_rng(23)
+    x = rng.gamma(3.0, size=800)  # vanishes at 0: the zero test fires, the check runs
+    counts = rng.integers(1, 4, size=x.size)
+    model = BoundedKDE(bounds=(0, None), bandwidth=0.3)
+    weighted = model.fit(x, weights=counts).scale_check_
+    repeated = BoundedKDE(bounds=(0, None), bandwidth=0.3).fit(np.repeat(x, counts)).scale_check_
+    assert weighted is not None
+    assert repeated is not None
+    assert weighted.leaked_mass > 0
+    assert weighted.leaked_mass == pytest.approx(repeated.leaked_mass, rel=1e-9)
+
+
 def test_zero_test_false_positive_rate_is_about_its_level() -> None:
     """Under alpha = 1 exactly (uniform distances) k / alpha_hat ~ Gamma(k, 1), so the
     zero test fires with probability ``level``; at level 0.05 over 400 samples."""

@@ -73,6 +73,7 @@ __all__ = [
     "TRANSFORM_METHODS",
     "BoundaryMethod",
     "PoleTest",
+    "ScaleCheck",
     "hill_pole_test",
     "linear",
     "linear_mbc",
@@ -512,6 +513,42 @@ class PoleTest:
     zero: bool = False
 
 
+@dataclass(frozen=True)
+class ScaleCheck:
+    r"""Whether ``method="auto"`` keeps the data scale for a density vanishing at its bounds.
+
+    A density that goes to 0 at every finite bound is sent to ``transform-mbc`` for two
+    reasons (:func:`select_method`): the transform removes the boundary, and it may make
+    the shape easier to estimate. When the bounds are out of the kernel's reach the
+    first reason is void, and the second is judged as Wand, Marron and Ruppert (1991,
+    "Transformations in density estimation", JASA 86, 343-353) choose a transformation:
+    by the scale-free difficulty :math:`\sigma^5 R(f'')` of the density on each scale
+    (the constant in the AMISE of a kernel estimate at its optimal bandwidth).
+
+    Parameters
+    ----------
+    leaked_mass : float
+        Share of the kernel mass that an unbounded estimate at the ``linear-mbc``
+        bandwidth would put beyond the finite bounds.
+    threshold : float
+        ``1 / n_eff``: one observation's weight. Below it the bounds are out of reach.
+    difficulty_data : float
+        :math:`\sigma^5 R(f'')` on the data scale (ISJ's estimate of :math:`R(f'')`,
+        domain reflected at the bounds).
+    difficulty_transformed : float
+        The same on the transformed scale.
+    keep_data_scale : bool
+        ``leaked_mass < threshold`` and ``difficulty_data <= difficulty_transformed``:
+        use ``linear-mbc`` on the data scale.
+    """
+
+    leaked_mass: float
+    threshold: float
+    difficulty_data: float
+    difficulty_transformed: float
+    keep_data_scale: bool
+
+
 def pole_test_size(n: int) -> int:
     """Number of nearest observations the pole test uses: :math:`\\lceil n^{2/3} \\rceil`.
 
@@ -614,6 +651,8 @@ def select_method(
     109, 346-358, shows transformation estimators at their best in both cases). Where
     the density is positive and finite at a bound, the back-transformed kernel becomes
     very narrow there and the estimate noisy, so the linear boundary kernel is used.
+    :class:`boundedkde.BoundedKDE` overrides a ``"transform-mbc"`` reached through zeros
+    alone when the bounds are out of the kernel's reach (:class:`ScaleCheck`).
 
     Parameters
     ----------

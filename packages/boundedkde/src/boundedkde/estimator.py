@@ -26,7 +26,9 @@ from boundedkde._inputs import apply_nan_policy, to_float_array
 from boundedkde._piecewise import PiecewiseLinearDensity
 from boundedkde.bandwidth import (
     BANDWIDTHS,
+    _std,
     bootstrap_mbc_bandwidth,
+    isj,
     kernel_scale,
     kish_neff,
     mbc_scale,
@@ -36,6 +38,7 @@ from boundedkde.boundary import (
     METHODS,
     TRANSFORM_METHODS,
     PoleTest,
+    ScaleCheck,
     hill_pole_test,
     pole_test_size,
     select_method,
@@ -90,8 +93,10 @@ class BoundedKDE:
     method : str, default "auto"
         Boundary method, a key of :data:`boundedkde.boundary.METHODS` or ``"auto"``:
         ``"transform-mbc"`` when the data show a pole of the density at a finite bound
-        (:func:`boundedkde.boundary.hill_pole_test`), ``"linear-mbc"`` otherwise and
-        ``"none"`` (a plain KDE) when no bound is finite.
+        (:func:`boundedkde.boundary.hill_pole_test`) or a density vanishing at every
+        finite bound (unless those bounds are out of the kernel's reach and the data
+        scale is the easier one, :class:`boundedkde.boundary.ScaleCheck`),
+        ``"linear-mbc"`` otherwise and ``"none"`` (a plain KDE) when no bound is finite.
     bandwidth : str, float or callable, default "isj"
         A key of :data:`boundedkde.bandwidth.BANDWIDTHS` (``"isj"``, ``"silverman"``,
         ``"scott"``), the kernel standard deviation in data units, or a callable
@@ -132,6 +137,10 @@ class BoundedKDE:
         Number of nodes of the fitted grid (after padding of open sides).
     pole_tests_ : tuple of (PoleTest or None, PoleTest or None)
         The pole tests run by ``method="auto"`` at the lower and upper bound.
+    scale_check_ : ScaleCheck or None
+        When ``method="auto"`` found the density vanishing at every finite bound (and no
+        pole), the check that decided between ``transform-mbc`` and ``linear-mbc``
+        (:class:`boundedkde.boundary.ScaleCheck`); else ``None``.
 
     Examples
     --------
@@ -249,6 +258,7 @@ class BoundedKDE:
 
         transform: Transform | None = None
         self.pole_tests_: tuple[PoleTest | None, PoleTest | None] = (None, None)
+        self.scale_check_: ScaleCheck | None = None
         if method in TRANSFORM_METHODS:
             transform = self._resolve_transform(bounds, method)
         elif method == "auto":
@@ -256,16 +266,36 @@ class BoundedKDE:
             if any(bounded):
                 self.pole_tests_ = _pole_tests(xa, w, bounds)
                 lo_t, hi_t = self.pole_tests_
+                poles = (lo_t is not None and lo_t.pole, hi_t is not None and hi_t.pole)
                 method = select_method(
                     bounded,
-                    (lo_t is not None and lo_t.pole, hi_t is not None and hi_t.pole),
+                    poles,
                     (lo_t is not None and lo_t.zero, hi_t is not None and hi_t.zero),
                 )
+                if method == "transform-mbc" and not any(poles):
+                    check = _scale_check(
+                        xa,
+                        w,
+                        bounds,
+                        self._resolve_transform(bounds, method),
+                        n_eff,
+                        bandwidth,
+                        kernel,
+                        grid_size if grid_size is not None else DEFAULT_GRID_SIZE,
+                    )
+                    self.scale_check_ = check
+                    if check.keep_data_scale:
+                        method = "linear-mbc"
             else:
                 method = "none"
             if method in TRANSFORM_METHODS:
                 transform = self._resolve_transform(bounds, method)
-            logger.info("method='auto' resolved to %r (pole tests %s)", method, self.pole_tests_)
+            logger.info(
+                "method='auto' resolved to %r (pole tests %s; scale check %s)",
+                method,
+                self.pole_tests_,
+                self.scale_check_,
+            )
 
         if transform is not None:
             data = _to_transformed(xa, w, bounds, transform, method)
@@ -360,8 +390,9 @@ class BoundedKDE:
             if glo == ghi:
                 glo, ghi = glo - 0.5, ghi + 0.5
             size = grid_size if grid_size is not None else DEFAULT_GRID_SIZE
-            state = BinnedData(glo, (ghi - glo) / (size - 1), np.zeros(size), 0.0, 0.0,
-                               math.inf, -math.inf)
+            state = BinnedData(
+                glo, (ghi - glo) / (size - 1), np.zeros(size), 0.0, 0.0, math.inf, -math.inf
+            )
         else:
             state = state.extend(min(dmin, state.grid_lo), max(dmax, state.grid_hi))
         state = state + bin_chunk(xa, w, state.grid_lo, state.step, state.counts.size)
@@ -425,6 +456,7 @@ class BoundedKDE:
         self.transform_ = None
         self.grid_size_ = nd.grid_size
         self.pole_tests_ = (None, None)
+        self.scale_check_ = None
         return self
 
     def _fit_binned(
@@ -463,6 +495,7 @@ class BoundedKDE:
             method = select_method(bounded, (False, False))
         n_eff = total_weight * total_weight / sum_w2
         self.pole_tests_ = (None, None)
+        self.scale_check_ = None
         self._nd = None
         self.d_ = 1
         self._fit_grid(
@@ -751,7 +784,6 @@ class BoundedKDE:
         points = np.linspace(start, end, size)
         return points, self.pdf(points)
 
-
     def hdr_levels(self, probs: ArrayLike = (0.68, 0.95)) -> FloatArray:
         """Density levels whose highest-density regions hold the given masses.
 
@@ -952,6 +984,63 @@ def _pole_tests(
             continue
         out.append(hill_pole_test(d, wd, level=POLE_TEST_LEVEL))
     return out[0], out[1]
+
+
+def _difficulty(counts: FloatArray, lo: float, hi: float, n_eff: float) -> float:
+    """Scale-free difficulty ``σ⁵ R(f'')``, with ``R(f'')`` from the ISJ bandwidth.
+
+    ISJ's Gaussian-kernel bandwidth solves ``h⁵ = R(K) / (n R(f''))`` with
+    ``R(K) = 1 / (2√π)``, so ``R(f'') = 1 / (2√π n h⁵)``.
+    """
+    h = isj(counts, lo, hi, n_eff)
+    sigma = _std(counts, lo, hi, n_eff)
+    return float((sigma / h) ** 5 / (2.0 * math.sqrt(math.pi) * n_eff))
+
+
+def _scale_check(
+    x: FloatArray,
+    w: FloatArray | None,
+    bounds: BoundsLike,
+    transform: Transform,
+    n_eff: float,
+    bandwidth: Any,
+    kernel: Kernel,
+    grid_size: int,
+) -> ScaleCheck:
+    """Decide between ``transform-mbc`` and ``linear-mbc`` for a density that vanishes at
+    every finite bound (:class:`boundedkde.boundary.ScaleCheck`).
+
+    The bounds are out of reach when an unbounded estimate at the ``linear-mbc``
+    bandwidth would put less than one observation's weight (``1 / n_eff``) of kernel
+    mass beyond them: the boundary correction then changes the estimate by less than
+    one observation could, and only the shape argument for a transform remains.
+    """
+    lo, hi = bounds
+    xmin, xmax = float(x.min()), float(x.max())
+    glo, ghi = _binning_range(xmin, xmax, bounds)
+    counts = linear_binning(x, w, glo, ghi, grid_size)
+    h = _bandwidth_value(bandwidth, counts, glo, ghi, n_eff, "linear-mbc", kernel, (x, w))
+    total = float(x.size) if w is None else float(np.sum(w))
+    leaked = 0.0
+    for bound, upper in ((lo, False), (hi, True)):
+        if bound is None:
+            continue
+        near = (x > bound - kernel.cutoff * h) if upper else (x < bound + kernel.cutoff * h)
+        dist = np.abs(x[near] - bound) / h
+        tail = kernel.cdf(-dist)
+        leaked += float(np.sum(tail if w is None else tail * w[near])) / total
+    threshold = 1.0 / n_eff
+    data_difficulty = _difficulty(counts, glo, ghi, n_eff)
+    y = _to_transformed(x, w, bounds, transform, "transform-mbc")
+    tlo, thi = _binning_range(float(np.min(y)), float(np.max(y)), (None, None))
+    t_difficulty = _difficulty(linear_binning(y, w, tlo, thi, grid_size), tlo, thi, n_eff)
+    return ScaleCheck(
+        leaked_mass=leaked,
+        threshold=threshold,
+        difficulty_data=data_difficulty,
+        difficulty_transformed=t_difficulty,
+        keep_data_scale=leaked < threshold and data_difficulty <= t_difficulty,
+    )
 
 
 def _nearest_distances(
