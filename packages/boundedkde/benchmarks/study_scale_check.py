@@ -2,8 +2,8 @@
 
 Before the check, ``method="auto"`` sent every density that goes to 0 at each finite
 bound to ``transform-mbc``. With it, ``auto`` keeps ``linear-mbc`` on the data scale when
-the bounds are out of the kernel's reach and the data scale is the easier one
-(:class:`boundedkde.boundary.ScaleCheck`). This prints, per density and size, the MISE of
+the data scale is the easier one and, with two finite bounds, the bounds are out of the
+kernel's reach (:class:`boundedkde.boundary.ScaleCheck`). This prints, per density and size, the MISE of
 ``auto`` with the check, of ``transform-mbc`` (auto without the check, on every sample
 where the check ran), of ``linear-mbc`` and of GetDist, as ratios to GetDist, and how
 often the check kept the data scale. Each replication's sample is shared by every fit;
@@ -13,7 +13,7 @@ hand):
 
     PYTHONPATH=src ../../.venv-bench/bin/python benchmarks/study_scale_check.py 20 500,5000
 
-Results are quoted in docs/boundedkde/concepts.md ("Choosing a method: auto").
+Results are quoted in docs/boundedkde/concepts.md ("When the transform does not pay").
 """
 
 from __future__ import annotations
@@ -78,6 +78,13 @@ CASES: dict[str, Case] = {
     "Gamma(5)": _frozen(stats.gamma(5), (0.0, None)),
     "lognormal(0, 0.5)": _frozen(stats.lognorm(0.5), (0.0, None)),
     "Weibull(3)": _frozen(stats.weibull_min(3), (0.0, None)),
+    "Weibull(2)": _frozen(stats.weibull_min(2), (0.0, None)),
+    "Weibull(1.5)": _frozen(stats.weibull_min(1.5), (0.0, None)),
+    "Maxwell": _frozen(stats.maxwell, (0.0, None)),
+    "Gamma(1.5)": _frozen(stats.gamma(1.5), (0.0, None)),
+    "Gamma(10)": _frozen(stats.gamma(10), (0.0, None)),
+    "Beta(2,2)": _frozen(stats.beta(2, 2), (0.0, 1.0)),
+    "Beta(4,2)": _frozen(stats.beta(4, 2), (0.0, 1.0)),
 }
 
 

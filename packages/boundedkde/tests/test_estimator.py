@@ -292,12 +292,12 @@ def test_auto_transforms_where_the_density_vanishes_at_every_finite_bound() -> N
     assert BoundedKDE(bounds=(0, 1)).fit(rng.uniform(size=2000)).method_ == "linear-mbc"
 
 
-def test_auto_keeps_the_data_scale_when_the_bounds_are_out_of_reach() -> None:
+def test_auto_scale_check_keeps_the_data_scale_where_the_transform_does_not_pay() -> None:
     """A density that vanishes at its bound only because the data sit far from it: the
     kernel never reaches the bound, and N(5, 1) is easier on the data scale than on the
     log scale, so auto keeps linear-mbc. A lognormal far from 0 is easier on the log
-    scale (it is normal there) and is still transformed. Beta(2, 5) has data at its
-    bounds and is transformed as before."""
+    scale (it is normal there) and is still transformed. With two bounds in reach the
+    transform stays (Beta(2, 5), Beta(3, 3)); with one, the difficulties decide."""
     rng = np.random.default_rng(21)
     far = np.abs(rng.normal(5.0, 1.0, size=3000))
     kde = BoundedKDE(bounds=(0, None)).fit(far)
@@ -321,6 +321,23 @@ def test_auto_keeps_the_data_scale_when_the_bounds_are_out_of_reach() -> None:
     assert beta.scale_check_ is not None
     assert beta.scale_check_.leaked_mass > beta.scale_check_.threshold
     assert beta.method_ == "transform-mbc"
+    # Two bounds within reach: the transform is kept even where the data scale looks no
+    # harder (Beta(3, 3), nearly symmetric).
+    b33 = BoundedKDE(bounds=(0, 1)).fit(rng.beta(3.0, 3.0, size=3000))
+    assert b33.scale_check_ is not None
+    assert b33.scale_check_.leaked_mass > b33.scale_check_.threshold
+    assert b33.method_ == "transform-mbc"
+    # One bound within reach: the difficulty comparison decides. Weibull(3) is nearly
+    # symmetric and its log is skewed (data scale); Gamma(2) is skewed and its log less so.
+    weib = BoundedKDE(bounds=(0, None)).fit(rng.weibull(3.0, size=3000))
+    assert weib.scale_check_ is not None
+    assert weib.scale_check_.leaked_mass > weib.scale_check_.threshold
+    assert weib.scale_check_.difficulty_data < weib.scale_check_.difficulty_transformed
+    assert weib.method_ == "linear-mbc"
+    gam = BoundedKDE(bounds=(0, None)).fit(rng.gamma(2.0, size=3000))
+    assert gam.scale_check_ is not None
+    assert gam.scale_check_.difficulty_transformed < gam.scale_check_.difficulty_data
+    assert gam.method_ == "transform-mbc"
     # No check where the density is positive at a bound, or for an explicit method.
     assert BoundedKDE(bounds=(0, None)).fit(rng.exponential(size=3000)).scale_check_ is None
     assert BoundedKDE(bounds=(0, None), method="linear-mbc").fit(far).scale_check_ is None

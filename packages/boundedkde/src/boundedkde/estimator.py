@@ -1013,7 +1013,9 @@ def _scale_check(
     The bounds are out of reach when an unbounded estimate at the ``linear-mbc``
     bandwidth would put less than one observation's weight (``1 / n_eff``) of kernel
     mass beyond them: the boundary correction then changes the estimate by less than
-    one observation could, and only the shape argument for a transform remains.
+    one observation could, and only the shape argument for a transform remains. With
+    one finite bound (the log transform) the shape argument decides even when the bound
+    is within reach (concepts.md, "When the transform does not pay").
     """
     lo, hi = bounds
     xmin, xmax = float(x.min()), float(x.max())
@@ -1039,7 +1041,8 @@ def _scale_check(
         threshold=threshold,
         difficulty_data=data_difficulty,
         difficulty_transformed=t_difficulty,
-        keep_data_scale=leaked < threshold and data_difficulty <= t_difficulty,
+        keep_data_scale=data_difficulty <= t_difficulty
+        and (leaked < threshold or (lo is None) != (hi is None)),
     )
 
 
