@@ -460,6 +460,25 @@ def test_auto_transforms_axes_whose_density_vanishes_at_every_bound() -> None:
     assert both.pdf([[0.2, 0.8]])[0] == pytest.approx(truth, rel=0.15)
 
 
+def test_auto_applies_the_1d_scale_check_per_axis() -> None:
+    """As in 1-D: an axis whose data sit far from its bound (heights-like N(5, 1) on
+    [0, inf)) or whose log is the harder scale (Weibull(3)) keeps linear-mbc; a Gamma(2)
+    axis is still transformed."""
+    rng = np.random.default_rng(20)
+    n = 3000
+    x = np.column_stack([np.abs(rng.normal(5.0, 1.0, size=n)), rng.gamma(2.0, size=n)])
+    fit = fit_nd(x, None, [(0.0, None), (0.0, None)], "auto", "isj")
+    assert fit.method == ("linear-mbc", "transform")
+    for axis, col in enumerate(x.T):
+        one = BoundedKDE(bounds=(0.0, None)).fit(col)
+        assert (one.method_ == "transform-mbc") == (fit.method[axis] == "transform")
+    y = np.column_stack([rng.weibull(3.0, size=n), rng.uniform(size=n)])
+    assert fit_nd(y, None, [(0.0, None), (0.0, 1.0)], "auto", "isj").method == (
+        "linear-mbc",
+        "linear-mbc",
+    )
+
+
 # ----------------------------------------------------------------------- errors
 
 

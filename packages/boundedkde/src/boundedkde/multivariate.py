@@ -44,9 +44,10 @@ from scipy.spatial import cKDTree
 from scipy.special import logsumexp
 
 from . import _nd_grid as g
-from .bandwidth import isj
+from .bandwidth import isj, kish_neff
 from .boundary import select_method
-from .estimator import _binning_range, _pole_tests
+from .estimator import DEFAULT_GRID_SIZE, _binning_range, _pole_tests, _scale_check
+from .kernels import KERNELS
 from .transforms import TRANSFORMS, default_transform
 
 __all__ = ["ND_BANDWIDTHS", "ND_METHODS", "NDFit", "fit_nd", "mbc_scale_nd"]
@@ -443,16 +444,33 @@ def _auto_transforms_axis(
 ) -> bool:
     """Whether the 1-D core's ``auto`` rule transforms this axis: its Hill test finds a
     pole at a finite bound, or the density vanishing at every finite bound
-    (:func:`boundedkde.boundary.select_method`)."""
+    (:func:`boundedkde.boundary.select_method`) and the scale check on the axis's
+    marginal does not keep the data scale (:class:`boundedkde.boundary.ScaleCheck`, at
+    the marginal's 1-D ``linear-mbc`` ISJ bandwidth)."""
     if lo is None and hi is None:
         return False
     t_lo, t_hi = _pole_tests(col, w, (lo, hi))
+    poles = (t_lo is not None and t_lo.pole, t_hi is not None and t_hi.pole)
     chosen = select_method(
         (lo is not None, hi is not None),
-        (t_lo is not None and t_lo.pole, t_hi is not None and t_hi.pole),
+        poles,
         (t_lo is not None and t_lo.zero, t_hi is not None and t_hi.zero),
     )
-    return chosen == "transform-mbc"
+    if chosen != "transform-mbc":
+        return False
+    if any(poles):
+        return True
+    check = _scale_check(
+        col,
+        w,
+        (lo, hi),
+        TRANSFORMS[default_transform((lo, hi))],
+        kish_neff(w, col.size),
+        "isj",
+        KERNELS["gaussian"],
+        DEFAULT_GRID_SIZE,
+    )
+    return not check.keep_data_scale
 
 
 # --------------------------------------------------------------------------- the fit
