@@ -358,6 +358,20 @@ def test_scale_check_leaked_mass_and_difficulty_match_their_formulas() -> None:
     assert check.difficulty_data == pytest.approx(3 / (8 * math.sqrt(math.pi)), rel=0.15)
 
 
+def test_scale_check_on_big_data_uses_the_pole_tests_subsample() -> None:
+    from boundedkde.estimator import POLE_TEST_MAX_N
+
+    rng = np.random.default_rng(24)
+    x = np.abs(rng.normal(5.0, 1.0, size=3 * POLE_TEST_MAX_N + 7))
+    kde = BoundedKDE(bounds=(0, None)).fit(x)
+    check = kde.scale_check_
+    assert check is not None
+    stride = -(-x.size // POLE_TEST_MAX_N)
+    assert check.threshold == pytest.approx(1 / x[::stride].size)
+    assert kde.method_ == "linear-mbc"
+    assert kde.n_eff_ == x.size  # the fit itself uses every observation
+
+
 def test_scale_check_leaked_mass_with_integer_weights_equals_repeated_data() -> None:
     # At a fixed bandwidth (a weighted fit's automatic bandwidth uses the Kish n_eff, so
     # it differs from the repeated data's by design), the leaked mass is a weighted mean.

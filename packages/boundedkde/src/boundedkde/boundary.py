@@ -537,6 +537,8 @@ class ScaleCheck:
         bandwidth would put beyond the finite bounds.
     threshold : float
         ``1 / n_eff``: one observation's weight. Below it the bounds are out of reach.
+        Above 10⁵ observations the check runs on an evenly strided subsample of 10⁵
+        (as the pole test does), and these are the subsample's values.
     difficulty_data : float
         :math:`\sigma^5 R(f'')` on the data scale (ISJ's estimate of :math:`R(f'')`,
         domain reflected at the bounds).
