@@ -94,8 +94,8 @@ class BoundedKDE:
         Boundary method, a key of :data:`boundedkde.boundary.METHODS` or ``"auto"``:
         ``"transform-mbc"`` when the data show a pole of the density at a finite bound
         (:func:`boundedkde.boundary.hill_pole_test`) or a density vanishing at every
-        finite bound (unless those bounds are out of the kernel's reach and the data
-        scale is the easier one, :class:`boundedkde.boundary.ScaleCheck`),
+        finite bound (unless the data scale is the easier one and, with two finite
+        bounds, both are out of the kernel's reach: :class:`boundedkde.boundary.ScaleCheck`),
         ``"linear-mbc"`` otherwise and ``"none"`` (a plain KDE) when no bound is finite.
     bandwidth : str, float or callable, default "isj"
         A key of :data:`boundedkde.bandwidth.BANDWIDTHS` (``"isj"``, ``"silverman"``,
