@@ -951,6 +951,15 @@ def _bandwidth_value(
     return float(bandwidth)
 
 
+def _test_subsample(x: FloatArray, w: FloatArray | None) -> tuple[FloatArray, FloatArray | None]:
+    """The data (and weights) as ``auto``'s tests see them: all of it up to
+    ``POLE_TEST_MAX_N`` observations, an evenly strided subsample of that size beyond."""
+    if x.size <= POLE_TEST_MAX_N:
+        return x, w
+    stride = -(-x.size // POLE_TEST_MAX_N)
+    return x[::stride], None if w is None else w[::stride]
+
+
 def _pole_tests(
     x: FloatArray, w: FloatArray | None, bounds: BoundsLike
 ) -> tuple[PoleTest | None, PoleTest | None]:
@@ -959,10 +968,7 @@ def _pole_tests(
     Above ``POLE_TEST_MAX_N`` observations the test runs on an evenly strided
     subsample of that size, so it never adds a pass over big data.
     """
-    if x.size > POLE_TEST_MAX_N:
-        stride = -(-x.size // POLE_TEST_MAX_N)
-        x = x[::stride]
-        w = None if w is None else w[::stride]
+    x, w = _test_subsample(x, w)
     n = x.size if w is None else int(np.count_nonzero(w))
     k = pole_test_size(n)
     if k < 5:
@@ -1022,9 +1028,7 @@ def _scale_check(
     subsample's), so it never adds a pass over big data.
     """
     if x.size > POLE_TEST_MAX_N:
-        stride = -(-x.size // POLE_TEST_MAX_N)
-        x = x[::stride]
-        w = None if w is None else w[::stride]
+        x, w = _test_subsample(x, w)
         n_eff = kish_neff(w, x.size)
     lo, hi = bounds
     xmin, xmax = float(x.min()), float(x.max())
