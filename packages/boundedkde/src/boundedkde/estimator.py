@@ -262,32 +262,15 @@ class BoundedKDE:
         if method in TRANSFORM_METHODS:
             transform = self._resolve_transform(bounds, method)
         elif method == "auto":
-            bounded = (lo is not None, hi is not None)
-            if any(bounded):
-                self.pole_tests_ = _pole_tests(xa, w, bounds)
-                lo_t, hi_t = self.pole_tests_
-                poles = (lo_t is not None and lo_t.pole, hi_t is not None and hi_t.pole)
-                method = select_method(
-                    bounded,
-                    poles,
-                    (lo_t is not None and lo_t.zero, hi_t is not None and hi_t.zero),
-                )
-                if method == "transform-mbc" and not any(poles):
-                    check = _scale_check(
-                        xa,
-                        w,
-                        bounds,
-                        self._resolve_transform(bounds, method),
-                        n_eff,
-                        bandwidth,
-                        kernel,
-                        grid_size if grid_size is not None else DEFAULT_GRID_SIZE,
-                    )
-                    self.scale_check_ = check
-                    if check.keep_data_scale:
-                        method = "linear-mbc"
-            else:
-                method = "none"
+            method, self.pole_tests_, self.scale_check_ = auto_method(
+                xa,
+                w,
+                bounds,
+                lambda: self._resolve_transform(bounds, "transform-mbc"),
+                bandwidth,
+                kernel,
+                grid_size if grid_size is not None else DEFAULT_GRID_SIZE,
+            )
             if method in TRANSFORM_METHODS:
                 transform = self._resolve_transform(bounds, method)
             logger.info(
@@ -992,6 +975,38 @@ def _pole_tests(
     return out[0], out[1]
 
 
+def auto_method(
+    x: FloatArray,
+    w: FloatArray | None,
+    bounds: BoundsLike,
+    transform: Callable[[], Transform],
+    bandwidth: Any = "isj",
+    kernel: Kernel = KERNELS["gaussian"],
+    grid_size: int = DEFAULT_GRID_SIZE,
+) -> tuple[str, tuple[PoleTest | None, PoleTest | None], ScaleCheck | None]:
+    """What ``method="auto"`` resolves to for 1-D data (also each axis of ``fit_nd``).
+
+    The Hill tests at the finite bounds and :func:`boundedkde.boundary.select_method`;
+    when that picks ``"transform-mbc"`` for zeros alone (no pole), :func:`_scale_check`
+    may keep ``"linear-mbc"``. ``transform`` builds the transform the fit would use (it
+    is only called for the check). Returns the method, the pole tests and the check
+    (``None`` where it did not run).
+    """
+    lo, hi = bounds
+    bounded = (lo is not None, hi is not None)
+    if not any(bounded):
+        return "none", (None, None), None
+    tests = _pole_tests(x, w, bounds)
+    lo_t, hi_t = tests
+    poles = (lo_t is not None and lo_t.pole, hi_t is not None and hi_t.pole)
+    zeros = (lo_t is not None and lo_t.zero, hi_t is not None and hi_t.zero)
+    method = select_method(bounded, poles, zeros)
+    if method != "transform-mbc" or any(poles):
+        return method, tests, None
+    check = _scale_check(x, w, bounds, transform(), bandwidth, kernel, grid_size)
+    return ("linear-mbc" if check.keep_data_scale else method), tests, check
+
+
 def _difficulty(counts: FloatArray, lo: float, hi: float, n_eff: float) -> float:
     """Scale-free difficulty ``σ⁵ R(f'')``, with ``R(f'')`` from the ISJ bandwidth.
 
@@ -1008,7 +1023,6 @@ def _scale_check(
     w: FloatArray | None,
     bounds: BoundsLike,
     transform: Transform,
-    n_eff: float,
     bandwidth: Any,
     kernel: Kernel,
     grid_size: int,
@@ -1027,9 +1041,8 @@ def _scale_check(
     strided subsample of that size (its ``n_eff``, bandwidth and threshold are the
     subsample's), so it never adds a pass over big data.
     """
-    if x.size > POLE_TEST_MAX_N:
-        x, w = _test_subsample(x, w)
-        n_eff = kish_neff(w, x.size)
+    x, w = _test_subsample(x, w)
+    n_eff = kish_neff(w, x.size)
     lo, hi = bounds
     xmin, xmax = float(x.min()), float(x.max())
     glo, ghi = _binning_range(xmin, xmax, bounds)

@@ -44,10 +44,8 @@ from scipy.spatial import cKDTree
 from scipy.special import logsumexp
 
 from . import _nd_grid as g
-from .bandwidth import isj, kish_neff
-from .boundary import select_method
-from .estimator import DEFAULT_GRID_SIZE, _binning_range, _pole_tests, _scale_check
-from .kernels import KERNELS
+from .bandwidth import isj
+from .estimator import _binning_range, auto_method
 from .transforms import TRANSFORMS, default_transform
 
 __all__ = ["ND_BANDWIDTHS", "ND_METHODS", "NDFit", "fit_nd", "mbc_scale_nd"]
@@ -442,35 +440,11 @@ def _resolve_methods(
 def _auto_transforms_axis(
     col: FloatArray, w: FloatArray | None, lo: float | None, hi: float | None
 ) -> bool:
-    """Whether the 1-D core's ``auto`` rule transforms this axis: its Hill test finds a
-    pole at a finite bound, or the density vanishing at every finite bound
-    (:func:`boundedkde.boundary.select_method`) and the scale check on the axis's
-    marginal does not keep the data scale (:class:`boundedkde.boundary.ScaleCheck`, at
-    the marginal's 1-D ``linear-mbc`` ISJ bandwidth)."""
-    if lo is None and hi is None:
-        return False
-    t_lo, t_hi = _pole_tests(col, w, (lo, hi))
-    poles = (t_lo is not None and t_lo.pole, t_hi is not None and t_hi.pole)
-    chosen = select_method(
-        (lo is not None, hi is not None),
-        poles,
-        (t_lo is not None and t_lo.zero, t_hi is not None and t_hi.zero),
-    )
-    if chosen != "transform-mbc":
-        return False
-    if any(poles):
-        return True
-    check = _scale_check(
-        col,
-        w,
-        (lo, hi),
-        TRANSFORMS[default_transform((lo, hi))],
-        kish_neff(w, col.size),
-        "isj",
-        KERNELS["gaussian"],
-        DEFAULT_GRID_SIZE,
-    )
-    return not check.keep_data_scale
+    """Whether the 1-D core's ``auto`` rule (:func:`boundedkde.estimator.auto_method`,
+    pole and zero tests plus the scale check, on the axis's marginal) transforms this
+    axis."""
+    method, _, _ = auto_method(col, w, (lo, hi), lambda: TRANSFORMS[default_transform((lo, hi))])
+    return method == "transform-mbc"
 
 
 # --------------------------------------------------------------------------- the fit
