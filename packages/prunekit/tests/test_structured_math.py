@@ -72,8 +72,12 @@ def test_channel_multiple_rounds_to_the_nearest_admissible_count(
     size: int, ratio: float, multiple: int
 ) -> None:
     # Oracle: brute force over every admissible kept count (multiples of `multiple` in
-    # [multiple, size], or `size` itself when size < multiple): the nearest to
-    # size * (1 - ratio), ties to the larger.
+    # [multiple, size]): the nearest to size * (1 - ratio), ties to the larger. A multiple
+    # not below the width admits no count below it: refused when channels are to go.
+    if ratio > 0 and multiple > 1 and multiple >= size:
+        with pytest.raises(ValueError, match="must be below the MLP width"):
+            allocate_channels(size, ratio, multiple)
+        return
     keep = allocate_channels(size, ratio, multiple)
     exact = size * (1 - ratio)
     admissible = [k for k in range(1, size + 1) if k % multiple == 0] or [size]

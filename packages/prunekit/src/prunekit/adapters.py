@@ -28,6 +28,7 @@ __all__ = [
     "get_adapter",
     "get_weight",
     "is_prunable",
+    "position_limit",
     "resolve_module",
     "set_weight",
 ]
@@ -336,3 +337,35 @@ def set_weight(module: nn.Module, weight: torch.Tensor) -> None:
         )
     with torch.no_grad():
         current.copy_(weight.to(dtype=current.dtype, device=current.device))
+
+
+#: Architectures with learned absolute position embeddings, and the config field holding
+#: their table size: a sequence longer than that fails inside the embedding lookup.
+#: Rotary models (Llama, Qwen2, Mistral) have no such table and accept longer sequences.
+_POSITION_TABLES = {"gpt2": "n_positions", "opt": "max_position_embeddings"}
+
+
+def position_limit(model: nn.Module) -> int | None:
+    """Longest sequence ``model`` can embed, or ``None`` if it has no fixed table.
+
+    Examples
+    --------
+    >>> from transformers import GPT2Config, GPT2LMHeadModel
+    >>> position_limit(GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=8, n_head=2, n_positions=64)))
+    64
+    """
+    config = getattr(model, "config", None)
+    field = _POSITION_TABLES.get(str(getattr(config, "model_type", "")))
+    value = getattr(config, field, None) if field is not None else None
+    return int(value) if isinstance(value, int) and value > 0 else None
+
+
+def check_seqlen(model: nn.Module, seqlen: int, name: str = "seqlen") -> None:
+    """Raise ``ValueError`` naming ``name`` if ``seqlen`` exceeds :func:`position_limit`."""
+    limit = position_limit(model)
+    if limit is not None and seqlen > limit:
+        model_type = str(getattr(getattr(model, "config", None), "model_type", ""))
+        raise ValueError(
+            f"{name}={seqlen} exceeds the {limit} positions that this {model_type} model can "
+            f"embed (config.{_POSITION_TABLES[model_type]}); use {name} <= {limit}"
+        )

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +29,7 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the install
     raise ImportError("the prunekit command line needs click: pip install 'prunekit[cli]'") from exc
 
+from prunekit.adapters import check_seqlen
 from prunekit.config import FORWARD_DTYPES, SCORES, STREAMS, STRUCTURES, PruneConfig
 from prunekit.masks import GROUPS
 from prunekit.methods import METHODS
@@ -84,8 +86,40 @@ def _read_texts(flag: str, spec: str) -> list[str]:
         if spec in BUILTIN_TEXTS:
             return BUILTIN_TEXTS[spec]()
         return load_texts(spec)
-    except (ValueError, TypeError, FileNotFoundError) as exc:
+    except (ValueError, TypeError, OSError, EOFError) as exc:
+        # OSError/EOFError: a corrupt or truncated .bz2, an unreadable file.
         _fail(f"{flag} {spec!r}: {exc}")
+
+
+def _check_report(
+    report: str,
+    model: str,
+    save: str | None,
+    config_file: str | None,
+    texts: tuple[str | None, str | None],
+) -> None:
+    """Refuse a --report path that is a folder, lacks a folder, or is one of the run's
+    inputs or inside its model or --save folder (prunekit never writes over its input)."""
+    target = Path(report).expanduser().resolve()
+    if target.is_dir():
+        _fail(f"--report {report!r} is a folder; give a file name such as report.json")
+    inputs = [p for p in (config_file, *texts) if p is not None and Path(p).is_file()]
+    if any(Path(p).expanduser().resolve() == target for p in inputs):
+        _fail(f"--report {report!r} is one of this run's inputs; choose another file")
+    source = Path(model).expanduser()
+    if source.exists():
+        source = source.resolve()
+        if target == source or (source.is_dir() and source in target.parents):
+            _fail(
+                f"--report {report!r} lies in the model's source {model!r}; prunekit never "
+                "writes into its input, choose a file outside it"
+            )
+    if save is not None:
+        out = Path(save).expanduser().resolve()
+        if target == out or out in target.parents:
+            _fail(f"--report {report!r} lies in the --save folder {save!r}; write it elsewhere")
+    if not target.parent.is_dir():
+        _fail(f"--report {report!r}: its folder does not exist; create it first")
 
 
 def _setup_logging(verbose: int, quiet: bool) -> None:
@@ -102,8 +136,20 @@ def _load(model: str, threads: int | None) -> Any:
         torch.set_num_threads(threads)
     try:
         return load_model(model)
-    except (ValueError, TypeError, FileNotFoundError) as exc:
+    except (ValueError, TypeError, OSError) as exc:
         _fail(f"MODEL {model!r}: {exc}")
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """Whether ``exc`` was raised while handling a KeyboardInterrupt."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 def _run(func: Callable[[], None]) -> None:
@@ -118,6 +164,11 @@ def _run(func: Callable[[], None]) -> None:
         click.echo("Interrupted; no output was written.", err=True)
         sys.exit(130)
     except Exception as exc:
+        if _interrupted(exc):
+            # A library caught the KeyboardInterrupt and raised its own error from it
+            # (transformers' lazy imports do): still an interrupt.
+            click.echo("Interrupted; no output was written.", err=True)
+            sys.exit(130)
         logger.debug("failure", exc_info=True)
         click.echo(f"Error: {type(exc).__name__}: {exc}", err=True)
         sys.exit(EXIT_FAILURE)
@@ -260,8 +311,12 @@ def build_config(config_file: str | None, flags: dict[str, Any]) -> PruneConfig:
                 data = tomllib.load(handle)
         except FileNotFoundError:
             _fail(f"--config {config_file!r}: no such file")
-        except tomllib.TOMLDecodeError as exc:
-            _fail(f"--config {config_file!r} is not valid TOML: {exc}")
+        except IsADirectoryError:
+            _fail(f"--config {config_file!r} is a folder; give a TOML file")
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            _fail(f"--config {config_file!r} is not valid UTF-8 TOML: {exc}")
+        except OSError as exc:
+            _fail(f"--config {config_file!r} could not be read: {exc}")
     for key, value in flags.items():
         if value is None or value == ():
             continue
@@ -325,13 +380,10 @@ def prune(
             )
     if speed_seqlen < 1:
         _fail(f"--speed-seqlen must be >= 1; got {speed_seqlen}")
-    from prunekit.structured import SCORES
+    from prunekit.pruning import needs_calibration
 
-    # l1 structured scores need no data; every other score and method statistic does.
-    needs_data = (config.structure != "none" and SCORES[config.score][0]) or (
-        config.unstructured_step and METHODS[config.method].statistic != "none"
-    )
-    if needs_data and config.calib is None:
+    # l1 structured scores and magnitude need no data; every other score and method does.
+    if needs_calibration(config) and config.calib is None:
         _fail(
             f"--calib FILE is required for method {config.method!r}"
             + (f" and structure {config.structure!r}" if config.structure != "none" else "")
@@ -339,8 +391,8 @@ def prune(
         )
     _check_text_source("--calib", config.calib)
     _check_text_source("--eval-data", config.eval_data)
-    if report is not None and not Path(report).expanduser().resolve().parent.is_dir():
-        _fail(f"--report {report!r}: its folder does not exist; create it first")
+    if report is not None:
+        _check_report(report, model, save, config_file, (config.calib, config.eval_data))
     if save is not None:
         from prunekit.saving import check_output_dir
 
@@ -356,6 +408,16 @@ def prune(
         from prunekit.saving import save_model
 
         loaded = _load(model, config.threads)
+        try:
+            if config.calib is not None:
+                check_seqlen(loaded.model, config.seqlen, "--seqlen")
+            if config.eval_data is not None:
+                check_seqlen(loaded.model, config.seqlen, "--seqlen")
+            if batches:
+                check_seqlen(loaded.model, speed_seqlen, "--speed-seqlen")
+        except ValueError as exc:
+            _fail(str(exc))
+        calibration: torch.Tensor | None
         if config.calib is not None:
             texts = _read_texts("--calib", config.calib)
             try:
@@ -365,7 +427,7 @@ def prune(
             except ValueError as exc:
                 _fail(f"--calib {config.calib!r}: {exc}")
         else:
-            calibration = torch.zeros((config.nsamples, config.seqlen), dtype=torch.long)
+            calibration = None  # nothing in the config reads data (checked above)
         eval_tokens = None
         ppl: dict[str, dict[str, Any]] = {}
         if config.eval_data is not None:
@@ -410,13 +472,24 @@ def prune(
             speed["params_dense"] = count_parameters(dense_copy)
             speed["params_pruned"] = count_parameters(loaded.model)
             del dense_copy
-        if save is not None:
-            saved = save_model(loaded.model, save, tokenizer=loaded.tokenizer, source=loaded.source)
-            size = sum(f.stat().st_size for f in Path(saved).glob("*.safetensors"))
-            speed = {**(speed or {}), "safetensors_bytes": size}
-        result = replace(result, speed=speed)
-        if report is not None:
-            result.write_json(report)
+        saved: Path | None = None
+        try:
+            if save is not None:
+                saved = save_model(
+                    loaded.model, save, tokenizer=loaded.tokenizer, source=loaded.source
+                )
+                size = sum(f.stat().st_size for f in Path(saved).glob("*.safetensors"))
+                speed = {**(speed or {}), "safetensors_bytes": size}
+            result = replace(result, speed=speed)
+            if report is not None:
+                result.write_json(report)
+        except BaseException:
+            # All or nothing: a run whose report could not be written (or that was
+            # interrupted here) takes its freshly saved folder with it.
+            if saved is not None:
+                logger.error("removing %s: the run did not finish", saved)
+                shutil.rmtree(saved, ignore_errors=True)
+            raise
         if as_json:
             click.echo(json.dumps(result.to_dict(), default=str))
             return
@@ -503,6 +576,10 @@ def evaluate(
         from prunekit.evaluation import perplexity
 
         loaded = _load(model, threads)
+        try:
+            check_seqlen(loaded.model, seqlen, "--seqlen")
+        except ValueError as exc:
+            _fail(str(exc))
         tokens = evaluation_tokens(loaded.tokenizer, _read_texts("--data", data))
         try:
             result = perplexity(

@@ -27,6 +27,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from prunekit.adapters import check_seqlen
+
 __all__ = ["PROTOCOLS", "Perplexity", "PerplexityRatio", "perplexity", "perplexity_ratio"]
 
 #: Evaluation protocols.
@@ -154,6 +156,7 @@ def perplexity(
         stride = seqlen // 2 if stride is None else stride
         if not isinstance(stride, int) or not 1 <= stride <= seqlen:
             raise ValueError(f"stride must be an integer in [1, seqlen={seqlen}]; got {stride!r}")
+    check_seqlen(model, seqlen)
     flat = tokens.reshape(-1)
     if tokens.dim() == 2 and tokens.shape[0] != 1:
         raise ValueError(f"tokens must have shape (1, N) or (N,); got {tuple(tokens.shape)}")

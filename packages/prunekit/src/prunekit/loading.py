@@ -140,10 +140,18 @@ def _write_converted(gguf_file: Path, target: Path) -> None:
 
     folder, name = str(gguf_file.parent), gguf_file.name
     logger.info("converting %s to a float32 folder (once; cached at %s)", gguf_file, target)
-    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name, trust_remote_code=False)
-    gguf_model = AutoModelForCausalLM.from_pretrained(
-        folder, gguf_file=name, dtype=torch.float32, trust_remote_code=False
-    )
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name, trust_remote_code=False)
+        gguf_model = AutoModelForCausalLM.from_pretrained(
+            folder, gguf_file=name, dtype=torch.float32, trust_remote_code=False
+        )
+    except (ValueError, KeyError, OSError, UnicodeDecodeError, IndexError) as exc:
+        # The gguf reader fails with whatever the bytes it misreads provoke; name the cause.
+        raise ValueError(
+            f"gguf_file {str(gguf_file)!r} could not be read as a GGUF model "
+            f"({type(exc).__name__}: {exc}); give an intact .gguf file of a supported "
+            "architecture"
+        ) from exc
     # A GGUF-loaded model refuses save_pretrained; rebuild a plain model from its config and
     # copy the dequantised weights in, then save that one.
     config = copy.deepcopy(gguf_model.config)
@@ -220,11 +228,39 @@ def convert_gguf(gguf_file: str | os.PathLike[str], cache_dir: Path | None = Non
     return target
 
 
+#: Files of which a Hugging Face folder needs at least one to rebuild its tokenizer.
+_TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "tokenizer.model",
+    "vocab.json",
+    "spiece.model",
+)
+
+
 def _from_folder(folder: Path, dtype: torch.dtype) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, trust_remote_code=False)
-    tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
+    if not any((folder / name).is_file() for name in _TOKENIZER_FILES):
+        raise ValueError(
+            f"model folder {str(folder)!r} has no tokenizer files (one of "
+            f"{', '.join(_TOKENIZER_FILES)}); save the tokenizer next to the weights "
+            "(tokenizer.save_pretrained(folder))"
+        )
+    try:
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, trust_remote_code=False)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ValueError(
+            f"model folder {str(folder)!r} could not be loaded ({type(exc).__name__}: {exc}); "
+            "it needs a valid config.json and its weights (model.safetensors or shards)"
+        ) from exc
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ValueError(
+            f"the tokenizer in model folder {str(folder)!r} could not be loaded "
+            f"({type(exc).__name__}: {exc})"
+        ) from exc
     model.eval()
     return model, tokenizer
 
@@ -261,8 +297,12 @@ def load_model(
     TypeError
         If ``spec`` is not a str/PathLike or ``dtype`` not a floating ``torch.dtype``.
     ValueError
-        If a folder has no ``config.json``, a file is not ``.gguf``, or ``spec`` is neither an
-        existing path nor a hub id.
+        If a folder has no ``config.json``, no tokenizer files, or weights, config or
+        tokenizer that do not load; if a file is not ``.gguf`` or not a readable GGUF model;
+        or if ``spec`` is neither an existing path nor a hub id.
+    FileNotFoundError
+        If ``spec`` is shaped like a hub id, is no local path, and the hub cannot provide it
+        (offline, or no such repository).
 
     Examples
     --------
@@ -302,8 +342,15 @@ def load_model(
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         logger.info("loading %s from the Hugging Face hub", text)
-        model = AutoModelForCausalLM.from_pretrained(text, dtype=dtype, trust_remote_code=False)
-        tokenizer = AutoTokenizer.from_pretrained(text, trust_remote_code=False)
+        try:
+            model = AutoModelForCausalLM.from_pretrained(text, dtype=dtype, trust_remote_code=False)
+            tokenizer = AutoTokenizer.from_pretrained(text, trust_remote_code=False)
+        except OSError as exc:
+            raise FileNotFoundError(
+                f"spec {text!r} is not an existing folder or .gguf file here, and loading it as "
+                f"a Hugging Face hub id failed ({exc}); check the path, or the hub id and the "
+                "network"
+            ) from exc
         model.eval()
         return LoadedModel(model=model, tokenizer=tokenizer, source=text)
     raise ValueError(

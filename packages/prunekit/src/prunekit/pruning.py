@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from prunekit.adapters import get_adapter, get_weight, set_weight
+from prunekit.adapters import check_seqlen, get_adapter, get_weight, set_weight
 from prunekit.config import PruneConfig
 from prunekit.engine import BlockInputs, BlockStep, run_statistics_pass, sequential_blocks
 from prunekit.methods import METHODS, LayerStatistics
@@ -36,6 +36,17 @@ from prunekit.targets import TargetModule, resolve_targets
 __all__ = ["check_calibration", "prune", "prune_unstructured"]
 
 logger = logging.getLogger(__name__)
+
+
+def needs_calibration(config: PruneConfig) -> bool:
+    """Whether ``config`` needs calibration data: any method or structured score with a
+    statistic (everything except ``magnitude`` and the ``l1`` structured score)."""
+    from prunekit.structured import SCORES
+
+    return bool(
+        (config.structure != "none" and SCORES[config.score][0])
+        or (config.unstructured_step and METHODS[config.method].statistic != "none")
+    )
 
 
 def check_calibration(model: nn.Module, config: PruneConfig, calibration: object) -> torch.Tensor:
@@ -285,7 +296,7 @@ def _dense_pass(
 def prune_unstructured(
     model: nn.Module,
     config: PruneConfig,
-    calibration: torch.Tensor,
+    calibration: torch.Tensor | None,
     targets: list[TargetModule],
     *,
     progress: bool = True,
@@ -296,6 +307,8 @@ def prune_unstructured(
         for target in tqdm(targets, desc=config.method, disable=not progress, leave=False):
             _prune_module(target, None, config)
         return
+    if calibration is None:
+        raise ValueError(f"calibration is required for method {config.method!r}")
     by_block: dict[int, list[TargetModule]] = {}
     for target in targets:
         by_block.setdefault(target.block, []).append(target)
@@ -382,7 +395,7 @@ def _advance_dense(step: Any) -> None:
 def prune(
     model: nn.Module,
     config: PruneConfig,
-    calibration: torch.Tensor,
+    calibration: torch.Tensor | None,
     *,
     source: str | None = None,
     progress: bool = True,
@@ -395,8 +408,9 @@ def prune(
         A causal LM whose ``config.model_type`` is in :data:`prunekit.ADAPTERS`.
     config : PruneConfig
         The run's settings.
-    calibration : torch.LongTensor
-        ``(config.nsamples, config.seqlen)`` token ids (see ``prunekit.data``).
+    calibration : torch.LongTensor or None
+        ``(config.nsamples, config.seqlen)`` token ids (see ``prunekit.data``); ``None`` is
+        allowed when nothing in ``config`` needs data (magnitude, ``l1`` structured scores).
     source : str or None
         Where the model came from, for the report.
     progress : bool
@@ -425,7 +439,20 @@ def prune(
     adapter = get_adapter(model)
     targets = resolve_targets(model, config.targets, config.ignore)
     _check_nm(targets, config)
-    calibration = check_calibration(model, config, calibration)
+    if calibration is None:
+        if needs_calibration(config):
+            raise ValueError(
+                f"calibration is required for method {config.method!r}"
+                + (
+                    f" with structure {config.structure!r} and score {config.score!r}"
+                    if config.structure != "none"
+                    else ""
+                )
+                + "; give (nsamples, seqlen) token ids (prunekit.data.calibration_windows)"
+            )
+    else:
+        calibration = check_calibration(model, config, calibration)
+        check_seqlen(model, config.seqlen)
 
     start = time.perf_counter()
     structured: dict[str, Any] | None = None

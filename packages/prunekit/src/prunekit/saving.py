@@ -43,7 +43,8 @@ def check_output_dir(
     Raises
     ------
     ValueError
-        If ``path`` exists, equals or contains ``source``, or its parent folder is missing.
+        If ``path`` exists, equals or contains ``source``, lies inside a ``source`` folder,
+        or its parent folder is missing.
     """
     target = Path(path).expanduser().resolve()
     if source is not None:
@@ -54,6 +55,12 @@ def check_output_dir(
                 raise ValueError(
                     f"save folder {os.fspath(path)!r} is the model's source {os.fspath(source)!r}; "
                     "prunekit never writes over its input, choose a new folder"
+                )
+            if src.is_dir() and src in target.parents:
+                raise ValueError(
+                    f"save folder {os.fspath(path)!r} lies inside the model's source folder "
+                    f"{os.fspath(source)!r}; prunekit never writes into its input, choose a "
+                    "folder outside it"
                 )
     if target.exists():
         raise ValueError(

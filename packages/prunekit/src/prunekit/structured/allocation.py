@@ -155,8 +155,8 @@ def allocate_channels(size: int, ratio: float, multiple: int = 1) -> int:
     Raises
     ------
     ValueError
-        If ``ratio`` is outside ``[0, 1)``, ``multiple`` is not a positive integer, or the
-        result is zero channels.
+        If ``ratio`` is outside ``[0, 1)``, ``multiple`` is not a positive integer or (with
+        ``ratio > 0``) not below ``size``, or the result is zero channels.
 
     Examples
     --------
@@ -168,6 +168,12 @@ def allocate_channels(size: int, ratio: float, multiple: int = 1) -> int:
     _check_ratio(ratio)
     if isinstance(multiple, bool) or not isinstance(multiple, int) or multiple < 1:
         raise ValueError(f"multiple (channel_multiple) must be an integer >= 1; got {multiple!r}")
+    if multiple > 1 and multiple >= size and ratio > 0:
+        raise ValueError(
+            f"channel_multiple={multiple} must be below the MLP width ({size} channels): a "
+            "kept count that is a multiple of it cannot be smaller than the width, so nothing "
+            "would be pruned; use a smaller multiple (1, 8, 32)"
+        )
     exact = size * (1.0 - float(ratio))
     if multiple == 1:
         keep = _round_half_up(exact)
