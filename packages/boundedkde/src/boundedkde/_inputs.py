@@ -29,6 +29,15 @@ def to_float_array(x: Any, name: str) -> FloatArray:
             raise TypeError(f"{name} must be an array of real numbers; {err}") from err
         x = raw
     try:
+        complex_data = np.asarray(x).dtype.kind == "c"
+    except Exception:  # whatever does not convert is reported below
+        complex_data = False
+    if complex_data:
+        raise TypeError(
+            f"{name} must be an array of real numbers; got complex values (take .real or "
+            "abs() first if that is what you mean)"
+        )
+    try:
         arr = np.asarray(x, dtype=float)
     except (TypeError, ValueError) as err:
         what = "non-negative numbers or None" if name == "weights" else "real numbers"

@@ -391,19 +391,31 @@ def local_linear(
     weighted least-squares intercept of a local linear fit, i.e. the linear boundary
     kernel of Jones (1993) in 1-D and Hazelton and Marshall (2009) in 2-D; in the
     interior ``a1 = 0`` and it reduces to ``m0 / a0 = m0``.
+
+    Where ``A2`` is singular (a kernel narrower than the node spacing has no second
+    moment on the grid: its mass sits on one node), the linear correction is undefined
+    and the result there is the renormalised ``m0 / a0``.
     """
     # Solve A2 s = a1 on the (possibly reduced) box-moment grid, then broadcast.
     a2m = np.moveaxis(a2, (0, 1), (-2, -1))
     a1v = np.moveaxis(a1, 0, -1)
-    sol = np.moveaxis(np.linalg.solve(a2m, a1v[..., None])[..., 0], -1, 0)
+    diag = np.diagonal(a2m, axis1=-2, axis2=-1)
+    scale = np.sqrt(np.clip(diag, 0.0, None))
+    # Condition of A2 after scaling to a unit diagonal (a correlation-like matrix).
+    with np.errstate(divide="ignore", invalid="ignore"):
+        corr = a2m / (scale[..., :, None] * scale[..., None, :])
+    ok = np.all(diag > 0, axis=-1) & np.all(np.isfinite(corr), axis=(-2, -1))
+    corr = np.where(ok[..., None, None], corr, np.eye(a2m.shape[-1]))
+    ok &= np.linalg.det(corr) > 1e-10
+    safe = np.where(ok[..., None, None], a2m, np.eye(a2m.shape[-1]))
+    sol = np.linalg.solve(safe, np.where(ok[..., None], a1v, 0.0)[..., None])[..., 0]
+    sol = np.moveaxis(sol, -1, 0)
     den = a0 - np.sum(sol * a1, axis=0)
     num = m0 - np.sum(sol * m1, axis=0)
     return num / den
 
 
-def multilinear_interp(
-    values: FloatArray, lo: Vec, step: Vec, pts: FloatArray
-) -> FloatArray:
+def multilinear_interp(values: FloatArray, lo: Vec, step: Vec, pts: FloatArray) -> FloatArray:
     """Multilinear interpolation of grid ``values`` at ``pts`` (clamped to the grid)."""
     d = values.ndim
     shape = values.shape

@@ -23,9 +23,7 @@ def _choices(names: Any) -> str:
 def check_choice(value: Any, name: str, allowed: Any, owner: str = "BoundedKDE") -> str:
     """``value`` must be one of the registry keys ``allowed``."""
     if not isinstance(value, str) or value not in allowed:
-        raise ValueError(
-            f"{name} of {owner} must be one of {_choices(allowed)}; got {value!r}"
-        )
+        raise ValueError(f"{name} of {owner} must be one of {_choices(allowed)}; got {value!r}")
     return value
 
 
@@ -79,14 +77,23 @@ def check_bandwidth(bandwidth: Any, allowed: Any) -> str | float | Callable[...,
     return h
 
 
+#: Largest grid a user may ask for: a fit holds a few dozen float arrays of the grid's
+#: size (binning, FFT convolution, boundary moments); 2**26 nodes took about 19 GB, so
+#: 2**22 (16x the automatic refinement's 2**20) stays near 1 GB.
+MAX_USER_GRID_SIZE = 2**22
+
+
 def check_grid_size(grid_size: Any) -> int | None:
-    """None (automatic) or an integer of at least 16."""
+    """None (automatic) or an integer in ``[16, MAX_USER_GRID_SIZE]``."""
     if grid_size is None:
         return None
     if isinstance(grid_size, bool) or not isinstance(grid_size, numbers.Integral):
         raise TypeError(f"grid_size of BoundedKDE must be an integer or None; got {grid_size!r}")
-    if int(grid_size) < 16:
-        raise ValueError(f"grid_size of BoundedKDE must be at least 16; got {grid_size!r}")
+    if not 16 <= int(grid_size) <= MAX_USER_GRID_SIZE:
+        raise ValueError(
+            f"grid_size of BoundedKDE must be between 16 and 2**22 = {MAX_USER_GRID_SIZE} "
+            f"(memory grows about 300 bytes per node); got {grid_size!r}"
+        )
     return int(grid_size)
 
 
@@ -179,9 +186,7 @@ def check_probabilities(q: Any, name: str = "q") -> FloatArray:
     """Probabilities in [0, 1]."""
     arr = check_points(q, name)
     if arr.size and (arr.min() < 0 or arr.max() > 1):
-        raise ValueError(
-            f"{name} must lie in [0, 1]; got values from {arr.min()} to {arr.max()}"
-        )
+        raise ValueError(f"{name} must lie in [0, 1]; got values from {arr.min()} to {arr.max()}")
     return arr
 
 

@@ -74,6 +74,9 @@ def kish_neff(weights: ArrayLike | None, n: int) -> float:
     if weights is None:
         return float(n)
     w = np.asarray(weights, dtype=float)
+    top = float(np.max(w)) if w.size else 0.0
+    if top > 0.0:
+        w = w / top  # scale-free: keeps sum(w**2) from overflowing or underflowing
     s1 = float(w.sum())
     return s1 * s1 / float(np.dot(w, w))
 

@@ -628,6 +628,7 @@ def hill_pole_test(
         mean_log = float(logs.mean())
     else:
         w = np.asarray(weights, dtype=float)[:-1]
+        w = w / max(float(np.max(w)), np.finfo(float).tiny)  # scale-free; squares stay finite
         k = float(w.sum() ** 2 / np.dot(w, w))
         mean_log = float(np.dot(w, logs) / w.sum())
     index = 1.0 / mean_log if mean_log > 0 else math.inf

@@ -69,6 +69,10 @@ _MIN_H_OVER_DX = 8.0
 #: Padding of an open side of the binned range, as a fraction of the data range
 #: (Botev et al.'s reference implementation uses 10%).
 _OPEN_PAD = 0.1
+#: A finite bound more than this many data ranges from the data gets no pole test: over
+#: the data, log(x - bound) departs from a straight line by about (range/distance)^2 / 2,
+#: under 1e-12 of the range there, so the bound can show neither a pole nor a zero.
+_FAR_BOUND = 1e6
 #: Level of the pole test used by method="auto", per bound. 0.001 rather than the usual
 #: 0.01: up to two bounds are tested (Bonferroni), and a false "pole" (transforming a
 #: density that is finite at its bound) costs far more accuracy than missing a pole
@@ -180,6 +184,44 @@ class BoundedKDE:
         self.transform = transform
         self.nan_policy = nan_policy
 
+    # ------------------------------------------------------------- parameters
+    _PARAM_NAMES = (
+        "bounds",
+        "method",
+        "bandwidth",
+        "kernel",
+        "grid_size",
+        "transform",
+        "nan_policy",
+    )
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor arguments, as scikit-learn's ``get_params`` (``clone`` works).
+
+        ``deep`` is accepted for compatibility; no parameter is itself an estimator.
+        """
+        return {name: getattr(self, name) for name in self._PARAM_NAMES}
+
+    def set_params(self, **params: Any) -> BoundedKDE:
+        """Set constructor arguments by name (checked at the next :meth:`fit`)."""
+        for name, value in params.items():
+            if name not in self._PARAM_NAMES:
+                raise ValueError(
+                    f"set_params of BoundedKDE: unknown parameter {name!r}; valid ones are "
+                    f"{', '.join(self._PARAM_NAMES)}"
+                )
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self) -> str:
+        defaults = BoundedKDE.__init__.__defaults__ or ()
+        changed = [
+            f"{name}={value!r}"
+            for name, default in zip(self._PARAM_NAMES, defaults, strict=True)
+            if (value := getattr(self, name)) is not default and not _equal(value, default)
+        ]
+        return f"BoundedKDE({', '.join(changed)})"
+
     # ------------------------------------------------------------------ fitting
     def _check_params(self) -> tuple[BoundsLike, str, Any, Kernel, int | None]:
         bounds = v.check_bounds(self.bounds)
@@ -239,6 +281,16 @@ class BoundedKDE:
         >>> BoundedKDE(bounds=(0, 1), method="reflect").fit(x).method_
         'reflect'
         """
+        saved = dict(self.__dict__)
+        try:
+            return self._fit(x, weights)
+        except BaseException:
+            # A failed fit leaves the estimator as it was (fitted or not), never half-set.
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+
+    def _fit(self, x: ArrayLike, weights: ArrayLike | None) -> BoundedKDE:
         self.__dict__.pop("_stream", None)
         self._nd = None
         if is_dask_collection(x):
@@ -250,6 +302,8 @@ class BoundedKDE:
         bounds, method, bandwidth, kernel, grid_size = self._check_params()
         xa = v.check_x(x)
         w = v.check_weights(weights, xa.size)
+        if w is not None:
+            w = w / float(np.max(w))  # relative weights: no overflow in sums of squares
         lo, hi = bounds
         support = xa if w is None else xa[w > 0]
         xmin, xmax = float(support.min()), float(support.max())
@@ -285,27 +339,39 @@ class BoundedKDE:
             dmin, dmax = float(np.min(data)), float(np.max(data))
             grid_bounds: BoundsLike = (None, None)
         else:
-            data, dmin, dmax, grid_bounds = xa, xmin, xmax, bounds
-        glo, ghi = _binning_range(dmin, dmax, grid_bounds)
+            # A finite bound beyond where an open side's grid would end is laid out as an
+            # open side first (a grid stretched to a far bound would leave the data a few
+            # nodes); it becomes a grid end again if the kernel reaches it.
+            data, dmin, dmax, grid_bounds = xa, xmin, xmax, _near_bounds(bounds, xmin, xmax)
         m = grid_size if grid_size is not None else DEFAULT_GRID_SIZE
-        counts = linear_binning(data, w, glo, ghi, m)
+        while True:
+            glo, ghi = _binning_range(dmin, dmax, grid_bounds)
+            counts = linear_binning(data, w, glo, ghi, m)
 
-        def rebin(size: int) -> FloatArray:
-            return linear_binning(data, w, glo, ghi, size)
+            def rebin(size: int, glo: float = glo, ghi: float = ghi) -> FloatArray:
+                return linear_binning(data, w, glo, ghi, size)
 
-        self._fit_grid(
-            counts,
-            glo,
-            ghi,
-            n_eff,
-            (dmin, dmax),
-            bounded=(grid_bounds[0] is not None, grid_bounds[1] is not None),
-            method=method,
-            bandwidth=bandwidth,
-            kernel=kernel,
-            refine=rebin if grid_size is None else None,
-            raw=(data, w),
-        )
+            self._fit_grid(
+                counts,
+                glo,
+                ghi,
+                n_eff,
+                (dmin, dmax),
+                bounded=(grid_bounds[0] is not None, grid_bounds[1] is not None),
+                method=method,
+                bandwidth=bandwidth,
+                kernel=kernel,
+                refine=rebin if grid_size is None else None,
+                raw=(data, w),
+            )
+            if transform is not None or grid_bounds == bounds:
+                break
+            reach = kernel.cutoff * self.bandwidth_
+            lo_ok = grid_bounds[0] is not None or lo is None or xmin - lo > reach
+            hi_ok = grid_bounds[1] is not None or hi is None or hi - xmax > reach
+            if lo_ok and hi_ok:
+                break  # the far bounds are out of the kernel's reach: no boundary to correct
+            grid_bounds = bounds
         self.bounds_ = bounds
         self.method_ = method
         self.transform_ = transform.name if transform is not None else None
@@ -384,6 +450,10 @@ class BoundedKDE:
 
     def _fit_stream(self, binned: BinnedData, bounds: BoundsLike) -> BoundedKDE:
         lo, hi = bounds
+        if math.isnan(binned.total_weight):
+            raise ValueError(
+                "weights must be finite and non-negative; a chunk has negative, NaN or inf ones"
+            )
         if not (math.isfinite(binned.data_min) and math.isfinite(binned.data_max)):
             raise ValueError("x must be finite and non-empty; the data has NaN or inf values")
         v.check_data_range(binned.data_min, binned.data_max, lo, hi)
@@ -405,7 +475,12 @@ class BoundedKDE:
         """2-D and 3-D data: the grid path of :func:`boundedkde.multivariate.fit_nd`."""
         from boundedkde.multivariate import fit_nd
 
-        d = int(np.shape(x)[1])
+        rows, d = (int(v) for v in np.shape(x))
+        if rows < d and d > 3:
+            raise ValueError(
+                f"x of shape ({rows}, {d}) looks transposed: BoundedKDE takes 1-D data as "
+                "shape (n,) or (n, 1) and 2-D/3-D data as shape (n, d); pass x.ravel() or x.T"
+            )
         bounds: Any = self.bounds
         pair_given = (
             not isinstance(bounds, str)
@@ -535,6 +610,20 @@ class BoundedKDE:
         reach = kernel.cutoff * h
         pad_lo = 0 if bounded[0] else max(0, math.ceil((glo - (data_range[0] - reach)) / dx))
         pad_hi = 0 if bounded[1] else max(0, math.ceil((data_range[1] + reach - ghi) / dx))
+        if m + pad_lo + pad_hi > MAX_GRID_SIZE:
+            # A bandwidth many data ranges wide: the padding would need more nodes than
+            # the automatic limit, yet the estimate is smooth on the scale of h. Lay the
+            # grid over the padded extent with the node count already chosen instead.
+            if raw is None:
+                raise ValueError(
+                    f"bandwidth={h:.4g} of BoundedKDE is too wide for this binned grid "
+                    f"(spacing {dx:.4g}): its padding would need {m + pad_lo + pad_hi} nodes, "
+                    f"over {MAX_GRID_SIZE}; use a smaller bandwidth or fit() the raw data"
+                )
+            glo, ghi = glo - pad_lo * dx, ghi + pad_hi * dx
+            counts = linear_binning(raw[0], raw[1], glo, ghi, m)
+            dx = (ghi - glo) / (m - 1)
+            pad_lo = pad_hi = 0
         if pad_lo or pad_hi:
             counts = np.concatenate([np.zeros(pad_lo), counts, np.zeros(pad_hi)])
         start = glo - pad_lo * dx
@@ -859,6 +948,28 @@ class BoundedKDE:
         return out._adopt_nd(self._nd.marginal(idx))
 
 
+def _equal(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):  # arrays compare elementwise
+        return False
+
+
+def _near_bounds(bounds: BoundsLike, dmin: float, dmax: float) -> BoundsLike:
+    """``bounds`` without a finite bound that lies beyond an open side's grid end.
+
+    An open side's grid ends ``_OPEN_PAD`` of the data range past the data (and the fit
+    pads it by the kernel's reach); a finite bound farther away than that is left out of
+    the grid layout (guide.md, "Far bounds").
+    """
+    lo, hi = bounds
+    pad = _OPEN_PAD * (dmax - dmin)
+    return (
+        lo if lo is not None and dmin - lo <= pad else None,
+        hi if hi is not None and hi - dmax <= pad else None,
+    )
+
+
 def _binning_range(dmin: float, dmax: float, bounds: BoundsLike) -> tuple[float, float]:
     """The bounds where finite, else the data range padded by 10% of its width."""
     pad = _OPEN_PAD * (dmax - dmin)
@@ -891,6 +1002,12 @@ def _to_transformed(
         raise ValueError(
             f"method={method!r} maps some x to infinity under {transform.name!r}; the data "
             "are too close to a bound for floating point"
+        )
+    if float(np.max(y) - np.min(y)) <= 0.0:
+        raise ValueError(
+            f"method={method!r}: under {transform.name!r} the data collapse to one value in "
+            f"floating point, because bounds=({lo}, {hi}) lie too far from them; use "
+            "method='linear-mbc' (or 'auto'), or nearer bounds"
         )
     return np.asarray(y, dtype=float)
 
@@ -957,6 +1074,7 @@ def _pole_tests(
     if k < 5:
         return (None, None)
     out: list[PoleTest | None] = []
+    span = float(np.max(x) - np.min(x))
     for side, bound in enumerate(bounds):
         if bound is None:
             out.append(None)
@@ -969,6 +1087,14 @@ def _pole_tests(
         if d[0] <= 0.0:
             # Observations exactly on the bound: an atom, not a pole; no log transform.
             logger.info("pole test skipped: data lie exactly on bound %s", bound)
+            out.append(None)
+            continue
+        if d[0] > _FAR_BOUND * span:
+            # Across the data, log(x - bound) is then linear to within (1/2) 1e-12 of the
+            # range: no pole or zero can show, and a transform would change nothing.
+            logger.info(
+                "pole test skipped: bound %s lies over %g data ranges away", bound, _FAR_BOUND
+            )
             out.append(None)
             continue
         out.append(hill_pole_test(d, wd, level=POLE_TEST_LEVEL))
@@ -1045,7 +1171,7 @@ def _scale_check(
     n_eff = kish_neff(w, x.size)
     lo, hi = bounds
     xmin, xmax = float(x.min()), float(x.max())
-    glo, ghi = _binning_range(xmin, xmax, bounds)
+    glo, ghi = _binning_range(xmin, xmax, _near_bounds(bounds, xmin, xmax))
     counts = linear_binning(x, w, glo, ghi, grid_size)
     h = _bandwidth_value(bandwidth, counts, glo, ghi, n_eff, "linear-mbc", kernel, (x, w))
     total = float(x.size) if w is None else float(np.sum(w))

@@ -36,6 +36,7 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from numbers import Integral, Real
 from typing import Any, cast
 
 import numpy as np
@@ -44,7 +45,7 @@ from scipy.spatial import cKDTree
 from scipy.special import logsumexp
 
 from . import _nd_grid as g
-from .bandwidth import isj
+from .bandwidth import isj, silverman
 from .estimator import _binning_range, auto_method
 from .transforms import TRANSFORMS, default_transform
 
@@ -90,6 +91,31 @@ DEFAULT_GRID = {2: 256, 3: 64}
 
 #: Largest dimension the grid path supports.
 MAX_DIM = 3
+
+#: Smallest number of nodes per axis of the fit's grid (``grid_size``): below it a
+#: Gaussian of a few nodes' width is not resolved. :meth:`NDFit.grid` only interpolates,
+#: so its ``n`` may be as small as 2.
+MIN_GRID = 8
+
+#: Largest total number of grid nodes (product over axes), for ``grid_size`` and for
+#: :meth:`NDFit.grid`: 2**20, i.e. 1024**2 in 2-D or 101**3 in 3-D (16 and 4 times the
+#: defaults). Derived from memory: one float64 grid array is 8 MiB at the cap, and the
+#: measured peak of a default fit (``auto``/``isj``, i.e. ``linear-mbc``: the binned
+#: data, d + 1 data moments, the box moments, their FFT spectra on the zero-padded
+#: grid and the MBC smoother) is about 52 grid-sized arrays in 2-D and 140 in 3-D, i.e.
+#: about 0.4 GiB and 1.1 GiB at the cap.
+MAX_GRID_NODES = 2**20
+
+#: Largest number of nodes of the zero-padded FFT convolution (grid plus stencil). A
+#: kernel wider than the grid (a large bandwidth with bounds on both sides of an axis)
+#: needs a stencil as wide as the grid, and with the box moments of ``linear`` about
+#: 250 arrays of this size were measured: 2**23 nodes (64 MiB per array) keeps that near
+#: 2 GiB; above it the fit raises instead of running out of memory.
+MAX_FFT_NODES = 2**23
+
+#: Smallest Kish effective sample size per dimension: a bandwidth rule and the
+#: covariance need at least d + 1 effective points (n_eff = 1 is a single point).
+MIN_NEFF_OVER_D = 1.0
 
 
 def _scott_factor(n_eff: float, d: int) -> float:
@@ -173,6 +199,18 @@ def _as_data(x: ArrayLike) -> FloatArray:
     if arr.ndim != 2:
         raise ValueError(f"x must have shape (n, d) with d in {{2, 3}}; got shape {arr.shape}")
     d = arr.shape[1]
+    if d > MAX_DIM and arr.shape[0] < d:
+        # Most likely a transposed array: one row (a row vector) or d rows of n points.
+        hint = (
+            "for 1-D data pass a 1-D array (BoundedKDE)"
+            if arr.shape[0] == 1
+            else f"if these are {arr.shape[0]} columns of {d} points, pass x.T"
+        )
+        raise ValueError(
+            f"x must have shape (n, d) with n points in rows and d in {{2, 3}} columns; got "
+            f"shape {arr.shape}, which looks transposed: {hint}, for n-D data pass shape "
+            "(n, d)"
+        )
     if d > MAX_DIM:
         raise ValueError(
             f"x has d={d} columns; the grid path of the multivariate estimator supports "
@@ -195,23 +233,45 @@ def _check_finite(arr: FloatArray, xmin: FloatArray, xmax: FloatArray) -> None:
     bad = ~np.isfinite(arr)
     axes = sorted({int(a) for a in np.nonzero(bad)[1]})
     raise ValueError(
-        f"x must be finite; got {int(bad.any(axis=1).sum())} rows with NaN or inf "
-        f"(on axes {axes})"
+        f"x must be finite; got {int(bad.any(axis=1).sum())} rows with NaN or inf (on axes {axes})"
     )
 
 
-def _as_weights(weights: ArrayLike | None, n: int) -> FloatArray | None:
+def _as_weights(weights: ArrayLike | None, n: int, d: int) -> FloatArray | None:
+    """Validated weights, rescaled so that the largest is 1.
+
+    The estimate depends on the weights only through their ratios (they are normalised
+    to sum 1, and Kish's ``n_eff`` is scale-free), so rescaling by the maximum changes
+    nothing but keeps ``sum w``, ``sum w**2`` and the moment sums of the covariance
+    finite and non-zero for weights near the ends of the float range (1e-170 or 1e200).
+    """
     if weights is None:
         return None
-    w = np.asarray(weights, dtype=np.float64)
+    try:
+        w = np.asarray(weights, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"weights must be an array of non-negative numbers or None; got "
+            f"{type(weights).__name__}"
+        ) from exc
     if w.shape != (n,):
         raise ValueError(f"weights must have shape ({n},) to match x; got {w.shape}")
     if not np.all(np.isfinite(w)):
         raise ValueError("weights must be finite; got NaN or inf")
     if np.any(w < 0):
         raise ValueError(f"weights must be >= 0; got {int((w < 0).sum())} negative values")
-    if not np.any(w > 0):
+    wmax = float(w.max())
+    if not wmax > 0:
         raise ValueError("weights must not all be zero")
+    w = w / wmax
+    n_eff = float(w.sum()) ** 2 / float(np.einsum("i,i->", w, w))
+    if n_eff < d + MIN_NEFF_OVER_D - 1e-9:
+        raise ValueError(
+            f"weights give an effective sample size n_eff = {n_eff:.4g} (Kish, "
+            f"(sum w)**2 / sum w**2); a {d}-D estimate needs n_eff >= {d + 1} (d + 1): the "
+            f"weight is carried by too few of the {int((w > 0).sum())} points with positive "
+            "weight"
+        )
     return w
 
 
@@ -233,13 +293,14 @@ def _as_bounds(bounds: Any, d: int) -> tuple[Bound, ...]:
         )
     out: list[Bound] = []
     for i, (lo, hi) in enumerate(pairs):
-        try:
-            lo_f = None if lo is None else float(lo)
-            hi_f = None if hi is None else float(hi)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(
-                f"bounds on axis {i} must be numbers or None; got {(lo, hi)!r}"
-            ) from exc
+        for v in (lo, hi):
+            if v is not None and (isinstance(v, (bool, np.bool_)) or not isinstance(v, Real)):
+                raise TypeError(
+                    f"bounds on axis {i} must be real numbers or None (for an open side); "
+                    f"got {(lo, hi)!r} with a {type(v).__name__}"
+                )
+        lo_f = None if lo is None else float(lo)
+        hi_f = None if hi is None else float(hi)
         # An infinite side is an open side.
         lo_f = None if lo_f == -math.inf else lo_f
         hi_f = None if hi_f == math.inf else hi_f
@@ -270,15 +331,36 @@ def _check_inside(
         )
 
 
-def _as_grid_size(grid_size: int | Sequence[int] | None, d: int) -> tuple[int, ...]:
+def _as_grid_size(
+    grid_size: Any, d: int, name: str = "grid_size", minimum: int = MIN_GRID
+) -> tuple[int, ...]:
+    """Nodes per axis: an int or a sequence of d ints, each >= ``minimum``, with at most
+    :data:`MAX_GRID_NODES` nodes in all (``name`` is the parameter named in errors)."""
     if grid_size is None:
         return (DEFAULT_GRID[d],) * d
-    sizes = [grid_size] * d if isinstance(grid_size, (int, np.integer)) else list(grid_size)
-    if len(sizes) != d or not all(isinstance(s, (int, np.integer)) and s >= 8 for s in sizes):
+
+    def is_int(v: Any) -> bool:
+        return isinstance(v, Integral) and not isinstance(v, (bool, np.bool_))
+
+    what = f"an int >= {minimum} or a sequence of {d} such ints"
+    if is_int(grid_size):
+        sizes = [int(grid_size)] * d
+    elif isinstance(grid_size, (str, bytes)) or not isinstance(grid_size, (Sequence, np.ndarray)):
+        raise TypeError(f"{name} must be {what}; got {grid_size!r}")
+    else:
+        sizes = list(grid_size)
+        if not all(is_int(v) for v in sizes) and len(sizes) == d:
+            raise TypeError(f"{name} must be {what}; got {grid_size!r}")
+    if len(sizes) != d or not all(is_int(v) and v >= minimum for v in sizes):
+        raise ValueError(f"{name} must be {what}; got {grid_size!r}")
+    total = math.prod(int(v) for v in sizes)
+    if total > MAX_GRID_NODES:
         raise ValueError(
-            f"grid_size must be an int >= 8 or a sequence of {d} such ints; got {grid_size!r}"
+            f"{name} must give at most {MAX_GRID_NODES} (2**20) grid nodes in all, i.e. "
+            f"{math.floor(MAX_GRID_NODES ** (1 / d) + 1e-9)} per axis in {d}-D (a memory "
+            f"limit, see MAX_GRID_NODES); got {grid_size!r}, i.e. {total} nodes"
         )
-    return tuple(int(s) for s in sizes)
+    return tuple(int(v) for v in sizes)
 
 
 def _weighted_cov(
@@ -398,7 +480,11 @@ def _resolve_bandwidth(
 
 
 def _resolve_methods(
-    method: str | Sequence[str], bounds: tuple[Bound, ...], x: FloatArray, w: FloatArray | None
+    method: str | Sequence[str],
+    bounds: tuple[Bound, ...],
+    x: FloatArray,
+    w: FloatArray | None,
+    constant: Sequence[int] = (),
 ) -> tuple[str, ...]:
     d = len(bounds)
     names = [method] * d if isinstance(method, str) else list(method)
@@ -420,7 +506,9 @@ def _resolve_methods(
     for i, m in enumerate(names):
         lo, hi = bounds[i]
         if m == "auto":
-            m = "transform" if _auto_transforms_axis(x[:, i], w, lo, hi) else base
+            # (A constant axis, allowed with a user matrix, has nothing to test.)
+            auto_t = i not in constant and _auto_transforms_axis(x[:, i], w, lo, hi)
+            m = "transform" if auto_t else base
         if m == "transform":
             col = x[:, i]
             touch = (lo is not None and bool(np.any(col <= lo))) or (
@@ -529,11 +617,22 @@ class NDFit:
         return z, logj
 
     def _check_points(self, points: ArrayLike) -> FloatArray:
-        pts = np.asarray(points, dtype=np.float64)
+        try:
+            pts = np.asarray(points, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"points must be an array of real numbers of shape (m, {self.d}); got "
+                f"{type(points).__name__} {points!r:.80}"
+            ) from exc
         if pts.ndim == 1 and pts.shape[0] == self.d:
             pts = pts[None, :]
         if pts.ndim != 2 or pts.shape[1] != self.d:
             raise ValueError(f"points must have shape (m, {self.d}); got {pts.shape}")
+        if np.isnan(pts).any():
+            rows = int(np.isnan(pts).any(axis=1).sum())
+            raise ValueError(
+                f"points must not contain NaN; got {rows} rows with NaN (+-inf is allowed)"
+            )
         return pts
 
     def _inside(self, pts: FloatArray) -> NDArray[np.bool_]:
@@ -619,6 +718,8 @@ class NDFit:
         Parameters
         ----------
         points : array_like, shape (m, d)
+            No NaN (a ``ValueError``); ``+-inf`` is allowed (outside the box on a
+            bounded side, a far point on an open one).
 
         Returns
         -------
@@ -711,14 +812,14 @@ class NDFit:
         Parameters
         ----------
         n : int, sequence of d ints or None
-            Nodes per axis; ``None`` returns the fit's own grid (no interpolation on
-            untransformed axes).
+            Nodes per axis, each at least 2 and at most :data:`MAX_GRID_NODES` in all;
+            ``None`` returns the fit's own grid (no interpolation on untransformed axes).
 
         Returns
         -------
         (axes, density): list of d 1-D arrays and an array of shape ``(len(a) for a in axes)``.
         """
-        sizes = self.grid_size if n is None else _as_grid_size(n, self.d)
+        sizes = self.grid_size if n is None else _as_grid_size(n, self.d, "n of NDFit.grid()", 2)
         axes: list[FloatArray] = []
         for i in range(self.d):
             lo_z = float(self._lo[i])
@@ -831,10 +932,11 @@ class NDFit:
         }
 
     def _check_axes(self, axes: Sequence[int]) -> list[int]:
-        try:
-            idx = [int(a) for a in axes]
-        except TypeError as exc:
-            raise TypeError(f"axes must be a sequence of ints; got {axes!r}") from exc
+        if isinstance(axes, (str, bytes)) or not isinstance(axes, (Sequence, np.ndarray)):
+            raise TypeError(f"axes must be a sequence of ints; got {axes!r}")
+        if not all(isinstance(a, Integral) and not isinstance(a, (bool, np.bool_)) for a in axes):
+            raise TypeError(f"axes must be a sequence of ints; got {list(axes)!r}")
+        idx = [int(a) for a in axes]
         if len(set(idx)) != len(idx) or not all(0 <= a < self.d for a in idx):
             raise ValueError(
                 f"axes must be distinct integers in [0, {self.d - 1}]; got {list(axes)!r}"
@@ -903,9 +1005,12 @@ def fit_nd(
     kernel : str
         ``"gaussian"`` (the only kernel of the d-dimensional path).
     grid_size : int or sequence of d ints, optional
-        Nodes per axis (default 256 in 2-D, 64 in 3-D).
+        Nodes per axis (default 256 in 2-D, 64 in 3-D), each at least :data:`MIN_GRID`
+        (8), at most :data:`MAX_GRID_NODES` (2**20: 1024**2 or 101**3) in all; the limit
+        is one of memory (see :data:`MAX_GRID_NODES`).
     workers : int
-        Threads for the FFTs.
+        Threads for the FFTs (a non-zero int; negative counts back from the CPUs, as in
+        :mod:`scipy.fft`).
 
     Returns
     -------
@@ -914,8 +1019,14 @@ def fit_nd(
     Raises
     ------
     ValueError
-        Bad shapes, d > 3, data outside the box (names the axis and the count), singular
-        covariance (names the collinear axes), unknown names, bad bandwidth matrices.
+        Bad shapes (a likely transposed ``x`` is named as such), d > 3, data outside the
+        box (names the axis and the count), a constant axis or singular covariance
+        (names the axes), weights with an effective sample size below d + 1, data
+        with at most d + 1 distinct points (with ``"isj"``), unknown names, bad
+        bandwidth matrices, ``grid_size`` out of range, a kernel so much wider than the
+        grid that the convolution exceeds :data:`MAX_FFT_NODES`.
+    TypeError
+        Non-numeric ``x``, ``weights``, bounds, ``grid_size`` or ``workers``.
 
     Examples
     --------
@@ -928,8 +1039,18 @@ def fit_nd(
     """
     xa = _as_data(x)
     n, d = xa.shape
-    w = _as_weights(weights, n)
+    w = _as_weights(weights, n, d)
     bnds = _as_bounds(bounds, d)
+    if isinstance(workers, (bool, np.bool_)) or not isinstance(workers, Integral):
+        raise TypeError(
+            "workers must be a non-zero int (threads for the FFTs; negative values count "
+            f"back from the number of CPUs, as in scipy.fft); got {workers!r}"
+        )
+    if workers == 0:
+        raise ValueError(
+            "workers must be a non-zero int (threads for the FFTs; negative values count "
+            "back from the number of CPUs, as in scipy.fft); got 0"
+        )
     if kernel != "gaussian":
         raise ValueError(
             f"kernel must be 'gaussian' for d >= 2 (the only kernel with a full-covariance "
@@ -949,7 +1070,18 @@ def fit_nd(
     xmin, xmax, s1, s2 = g.column_moments(xa, w)
     _check_finite(xa, xmin, xmax)
     _check_inside(xa, bnds, xmin, xmax)
-    methods = _resolve_methods(method, bnds, xa, w)
+    # A constant axis has no scale for a rule (nor for the auto method's tests); only a
+    # user bandwidth matrix can smooth along it.
+    constant = [i for i in range(d) if not xmax[i] > xmin[i]]
+    user_matrix = not (callable(bandwidth) or isinstance(bandwidth, (str, Real, np.bool_)))
+    if constant and not user_matrix:
+        raise ValueError(
+            f"the weighted covariance of x is singular: axes {constant} have zero variance "
+            f"(constant data, every value {[float(xmin[i]) for i in constant]}). A bandwidth "
+            "rule needs data that fill every dimension; pass a (d, d) bandwidth matrix or "
+            "drop those columns."
+        )
+    methods = _resolve_methods(method, bnds, xa, w, constant)
 
     # Working coordinates: transformed axes become open.
     z = xa
@@ -967,7 +1099,8 @@ def fit_nd(
         if m == "transform":  # the transforms are increasing
             zmin[i], zmax[i] = z[:, i].min(), z[:, i].max()
             moments = None  # the sums were of x, not of the transformed z
-    n_eff = float(n) if w is None else float(w.sum() ** 2 / (w**2).sum())
+    # (w is rescaled to max 1 by _as_weights, so neither sum overflows nor underflows.)
+    n_eff = float(n) if w is None else float(w.sum()) ** 2 / float(np.einsum("i,i->", w, w))
     # With every axis transformed there are no bounds left in z: "auto" then estimates
     # in z with the multiplicative bias correction (the 1-D core's transform-mbc), an
     # explicit "transform" with the plain kernel.
@@ -1054,6 +1187,25 @@ def _layout(
     return lo, hi, tuple(active)
 
 
+def _check_distinct_points(z: FloatArray, w: FloatArray | None) -> None:
+    """Raise when the points with positive weight take at most d + 1 distinct values.
+
+    d + 1 points span at most a simplex: there is no d-dimensional density to estimate,
+    only the points themselves (their covariance may still be regular). Called only on
+    the rare path where ISJ finds atoms on every axis, so the exact count is cheap enough.
+    """
+    d = z.shape[1]
+    pts = z if w is None else z[w > 0]
+    rows = int(np.unique(pts, axis=0).shape[0])
+    if rows <= d + 1:
+        raise ValueError(
+            f"x has only {rows} distinct points (of {z.shape[0]} rows with positive weight "
+            f"{pts.shape[0]}): a {d}-D density needs more than d + 1 = {d + 1} distinct "
+            "points (ties add weight, not shape). Pass more distinct data, or a (d, d) "
+            "bandwidth matrix to smooth these points anyway."
+        )
+
+
 def _isj_fused(
     z: FloatArray,
     w: FloatArray | None,
@@ -1083,7 +1235,23 @@ def _isj_fused(
     sd_c = np.sqrt(np.diag(c))
     pilot = PILOT_SD_FACTOR * _scott_factor(n_eff, d) * math.sqrt(scale2) * sd_c
     lo_p, hi_p, act_p = _layout(zbounds, zmin, zmax, pilot)
-    ranges = [_binning_range(float(zmin[i]), float(zmax[i]), zbounds[i]) for i in range(d)]
+    # The ISJ histogram spans a bound only when the bound is within the pilot's reach
+    # (active in the pilot layout). A far bound is out of reach of every kernel, so the
+    # axis is open for the bandwidth as it is for the grid; spanning it would put all
+    # the data into a few of the ISJ_GRID nodes (bounds (0, 1e6) around data in [0, 1]:
+    # a node every 244 data units) and return a bandwidth of the bound's scale.
+    ranges = []
+    for i in range(d):
+        blo, bhi = zbounds[i]
+        glo, ghi = _binning_range(
+            float(zmin[i]),
+            float(zmax[i]),
+            (blo if act_p[i][0] else None, bhi if act_p[i][1] else None),
+        )
+        # (The 10% padding of an open side never crosses a finite bound.)
+        ranges.append(
+            (glo if blo is None else max(glo, blo), ghi if bhi is None else min(ghi, bhi))
+        )
     wn = None if w is None else w / w.sum()
     counts, hists = g.binning_pass(
         z, wn, lo_p, hi_p, sizes, [(glo, ghi, ISJ_GRID) for glo, ghi in ranges]
@@ -1094,13 +1262,34 @@ def _isj_fused(
     for i in range(d):
         hist = hists[i]
         assert hist is not None
-        h[i] = isj(hist, ranges[i][0], ranges[i][1], n_eff)
+        glo, ghi = ranges[i]
+        h[i] = isj(hist, glo, ghi, n_eff)
+        spacing = (ghi - glo) / (ISJ_GRID - 1)
+        if h[i] < spacing:
+            # ISJ resolves the marginal into atoms (integer or heavily tied data): its
+            # bandwidth is below its own histogram's node spacing, so no grid can
+            # represent it. As the 1-D core does when ISJ fails, fall back to Silverman's
+            # rule on the same histogram (positive, so H stays positive definite).
+            distinct = int(np.count_nonzero(hist))
+            if all(int(np.count_nonzero(hh)) <= d + 1 for hh in hists if hh is not None):
+                _check_distinct_points(z, w)
+            fallback = silverman(hist, glo, ghi, n_eff)
+            logger.warning(
+                "ISJ bandwidth on axis %d (%.3g) is below its histogram spacing %.3g: the "
+                "data look discrete (%d distinct values); falling back to Silverman's "
+                "rule, h=%.4g",
+                i,
+                h[i],
+                spacing,
+                distinct,
+                fallback,
+            )
+            h[i] = fallback
     h *= _isj_rate_ratio(n_eff, d)
     hmat = cast(FloatArray, c / np.outer(sd_c, sd_c) * np.outer(h, h) * scale2)
     lo_f, hi_f, act_f = _layout(zbounds, zmin, zmax, np.sqrt(np.diag(hmat)))
     covered = bool(np.all(lo_p <= lo_f) and np.all(hi_p >= hi_f)) and all(
-        (pa or not fa) and (pb or not fb)
-        for (pa, pb), (fa, fb) in zip(act_p, act_f, strict=True)
+        (pa or not fa) and (pb or not fb) for (pa, pb), (fa, fb) in zip(act_p, act_f, strict=True)
     )
     if not covered:
         logger.debug("fit_nd: ISJ bandwidth beyond the pilot layout; binning again")
@@ -1145,6 +1334,24 @@ def _grid_estimate(
         both = active[i][0] and active[i][1]
         cap = 4 * (sizes[i] - 1) if (base == "reflect" and both) else sizes[i] - 1
         half.append(max(1, min(h, cap)))
+    fft_nodes = math.prod(k + 2 * h for k, h in zip(sizes, half, strict=True))
+    if fft_nodes > MAX_FFT_NODES:
+        raise ValueError(
+            f"the bandwidth (kernel sds {np.array2string(sd, precision=3)}) is so much "
+            f"wider than the grid (node spacing {np.array2string(step, precision=3)}) "
+            f"that its FFT convolution needs {fft_nodes} nodes (at most {MAX_FFT_NODES}, "
+            "a memory limit of about 2 GiB for the fit); use a smaller grid_size or a "
+            "smaller bandwidth"
+        )
+    narrow = [i for i in range(d) if sd[i] < step[i]]
+    if narrow:
+        logger.warning(
+            "fit_nd: bandwidth (kernel sd %s) is below the grid spacing %s on axes %s; the "
+            "estimate is close to the binned data there, increase grid_size",
+            np.array2string(sd, precision=3),
+            np.array2string(step, precision=3),
+            narrow,
+        )
     kern, offsets = g.gaussian_stencil(hmat, step, half)
     vol = float(np.prod(step))
     any_active = any(a or b for a, b in active)

@@ -16,6 +16,7 @@ two-sigma masses of a normal distribution, the convention of corner plots.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -40,20 +41,102 @@ def _pyplot() -> Any:
     return plt
 
 
-def _dim(kde: Any) -> int:
+def _is_ndfit(kde: Any) -> bool:
+    from boundedkde.multivariate import NDFit
+
+    return isinstance(kde, NDFit)
+
+
+def _dim(kde: Any, func: str) -> int:
+    """Dimension of a fitted BoundedKDE or NDFit; a clear error for anything else."""
+    if _is_ndfit(kde):
+        return int(kde.d)
+    from boundedkde.estimator import BoundedKDE
+
+    if not isinstance(kde, BoundedKDE):
+        raise TypeError(
+            f"kde of {func} must be a fitted BoundedKDE or the NDFit returned by fit_nd; "
+            f"got {type(kde).__name__}"
+        )
     if not hasattr(kde, "bounds_"):
         raise ValueError(
-            "kde of plot_density must be a fitted BoundedKDE; call fit(x) first "
-            f"(got an unfitted {type(kde).__name__})"
+            f"kde of {func} must be a fitted BoundedKDE; call fit(x) first "
+            "(got an unfitted BoundedKDE)"
         )
     return int(getattr(kde, "d_", 1))
 
 
-def _check_levels(levels: Sequence[float]) -> tuple[float, ...]:
-    out = tuple(float(p) for p in levels)
+def _axis_bounds(kde: Any) -> Any:
+    """Per-axis bounds of a 2-D or 3-D fit (``bounds_`` of BoundedKDE, ``bounds`` of NDFit)."""
+    return kde.bounds if _is_ndfit(kde) else kde.bounds_
+
+
+def _marginal(kde: Any, axes: list[int]) -> Any:
+    """The marginal fit on ``axes`` of a BoundedKDE or NDFit (a 1-D BoundedKDE for one axis)."""
+    if not _is_ndfit(kde):
+        return kde.marginal(axes)
+    if len(axes) >= 2:
+        return kde.marginal(axes)
+    from boundedkde.estimator import BoundedKDE
+
+    params = kde.marginal_1d_params(axes[0])
+    one = BoundedKDE(
+        bounds=params["bounds"],
+        method=params["method"],
+        bandwidth=params["bandwidth"],
+        kernel=kde.kernel,
+    )
+    return one.fit(params["x"], params["weights"])
+
+
+def _check_points(points: Any, func: str) -> int:
+    if isinstance(points, bool) or not isinstance(points, numbers.Integral) or points < 2:
+        raise ValueError(
+            f"points of {func} must be an integer of at least 2 (grid points); got {points!r}"
+        )
+    return int(points)
+
+
+def _check_levels(levels: Sequence[float], func: str) -> tuple[float, ...]:
+    try:
+        out = tuple(float(p) for p in levels)
+    except (TypeError, ValueError):
+        out = ()
     if not out or not all(0.0 < p < 1.0 for p in out):
-        raise ValueError(f"levels must be masses in (0, 1), e.g. (0.68, 0.95); got {levels!r}")
+        raise ValueError(
+            f"levels of {func} must be masses in (0, 1), e.g. (0.68, 0.95); got {levels!r}"
+        )
     return tuple(sorted(out))
+
+
+def _check_data(
+    data: ArrayLike | None, weights: ArrayLike | None, d: int, func: str
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    if data is None:
+        if weights is not None:
+            raise ValueError(f"weights of {func} need data; got weights without data")
+        return None, None
+    x = np.asarray(data, dtype=np.float64)
+    x = x.ravel() if d == 1 else x
+    if d > 1 and (x.ndim != 2 or x.shape[1] != d):
+        raise ValueError(
+            f"data of {func} must have shape (n, {d}) for a {d}-D fit; got shape {x.shape}"
+        )
+    if x.shape[0] == 0:
+        raise ValueError(f"data of {func} must hold at least one observation; got none")
+    if not np.isfinite(x).all():
+        raise ValueError(f"data of {func} must be finite; drop the NaN or infinite values")
+    if weights is None:
+        return x, None
+    w = np.asarray(weights, dtype=np.float64).ravel()
+    if w.shape[0] != x.shape[0]:
+        raise ValueError(
+            f"weights of {func} must have one value per observation of data "
+            f"({x.shape[0]}); got {w.shape[0]}"
+        )
+    if not (np.isfinite(w).all() and (w >= 0).all()):
+        raise ValueError(f"weights of {func} must be finite and non-negative")
+    return x, w
 
 
 def plot_density(
@@ -73,8 +156,9 @@ def plot_density(
 
     Parameters
     ----------
-    kde : BoundedKDE
-        A fitted estimator (1-D or 2-D).
+    kde : BoundedKDE or NDFit
+        A fitted estimator (1-D or 2-D), or the 2-D :class:`~boundedkde.multivariate.NDFit`
+        returned by :func:`~boundedkde.multivariate.fit_nd`.
     ax : matplotlib Axes, optional
         Where to draw; a new figure's Axes when omitted.
     data, weights : array_like, optional
@@ -85,10 +169,10 @@ def plot_density(
     rug : bool, default False
         1-D: tick marks at the observations; 2-D: a light scatter of them.
     points : int, default 512
-        Grid points per axis for the curve (1-D) or the contour grid (2-D uses the
-        fitted grid when this is the default).
+        Grid points for the 1-D curve, at least 2 (2-D contours use the fitted grid).
     levels : sequence of float, default (0.68, 0.95)
-        2-D: masses enclosed by the contours (highest-density regions, Hyndman 1996).
+        2-D: masses in (0, 1) enclosed by the contours (highest-density regions, Hyndman
+        1996). Checked in 1-D too, where no contours are drawn.
     label, color : optional
         Matplotlib label and colour of the curve / contours.
 
@@ -99,8 +183,11 @@ def plot_density(
 
     Raises
     ------
+    TypeError
+        When ``kde`` is neither a BoundedKDE nor an NDFit.
     ValueError
-        For an unfitted estimator, a 3-D fit (use :func:`plot_corner`), or bad levels.
+        For an unfitted estimator, a 3-D fit (use :func:`plot_corner`), ``points`` below
+        2, levels outside (0, 1), or data / weights of the wrong shape or not finite.
 
     Examples
     --------
@@ -108,22 +195,23 @@ def plot_density(
     >>> from boundedkde import BoundedKDE
     >>> x = np.random.default_rng(0).exponential(size=500)
     >>> ax = plot_density(BoundedKDE(bounds=(0, None)).fit(x), data=x)
-    >>> ax.get_xlim()[0] <= 0.0
+    >>> bool(ax.get_xlim()[0] <= 0.0)
     True
     """
-    d = _dim(kde)
+    d = _dim(kde, "plot_density")
+    if d > 2:
+        raise ValueError(f"plot_density draws 1-D and 2-D fits; got a {d}-D fit (use plot_corner)")
+    n_points = _check_points(points, "plot_density")
+    masses = _check_levels(levels, "plot_density")
+    x, w = _check_data(data, weights, d, "plot_density")
     plt = _pyplot()
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 4) if d == 1 else (5, 5))
     assert ax is not None  # for mypy: plt.subplots always returns an Axes
     if d == 1:
-        _plot_1d(kde, ax, data, weights, hist, rug, points, label, color)
-    elif d == 2:
-        _plot_2d(kde, ax, data, rug, _check_levels(levels), color)
+        _plot_1d(kde, ax, x, w, hist, rug, n_points, label, color)
     else:
-        raise ValueError(
-            f"plot_density draws 1-D and 2-D fits; got a {d}-D fit (use plot_corner)"
-        )
+        _plot_2d(kde, ax, x, rug, masses, color)
     return ax
 
 
@@ -144,8 +232,9 @@ def _plot_1d(
     if hist and x is not None:
         lo, hi = kde.bounds_
         rng = (lo if lo is not None else float(x.min()), hi if hi is not None else float(x.max()))
-        ax.hist(x, bins="auto", range=rng, weights=w, density=True, alpha=0.3,
-                color="0.5", label="histogram")
+        # numpy's "auto" bin rule refuses weights: take the edges from the unweighted data.
+        edges = np.histogram_bin_edges(x, bins="auto", range=rng).tolist()
+        ax.hist(x, bins=edges, weights=w, density=True, alpha=0.3, color="0.5", label="histogram")
     ax.plot(xs, dens, color=color, lw=2, label=label)
     if rug and x is not None:
         ax.plot(x, np.zeros_like(x), "|", color="k", alpha=0.3, ms=8, label="_rug")
@@ -173,14 +262,20 @@ def _plot_2d(
         pts = np.asarray(data, dtype=np.float64)
         ax.plot(pts[:, 0], pts[:, 1], ".", ms=1, color="0.6", alpha=0.3)
     cmap = "Blues" if color is None else None
-    ax.contourf(axes[0], axes[1], dens.T, levels=lv_sorted, cmap=cmap,
-                colors=None if color is None else [color], alpha=0.6)
-    cs = ax.contour(axes[0], axes[1], dens.T, levels=lv[order], colors=color or "C0",
-                    linewidths=1)
-    labels = {lvl: f"{m:.0%}" for lvl, m in zip(lv[order], np.asarray(masses)[order],
-                                                  strict=True)}
+    ax.contourf(
+        axes[0],
+        axes[1],
+        dens.T,
+        levels=lv_sorted,
+        cmap=cmap,
+        colors=None if color is None else [color],
+        alpha=0.6,
+    )
+    cs = ax.contour(axes[0], axes[1], dens.T, levels=lv[order], colors=color or "C0", linewidths=1)
+    labels = {lvl: f"{m:.0%}" for lvl, m in zip(lv[order], np.asarray(masses)[order], strict=True)}
     ax.clabel(cs, fmt=labels, fontsize=7)
-    for b, setter in ((kde.bounds_[0], ax.axvline), (kde.bounds_[1], ax.axhline)):
+    bounds = _axis_bounds(kde)
+    for b, setter in ((bounds[0], ax.axvline), (bounds[1], ax.axhline)):
         for v in b:
             if v is not None:
                 setter(v, color="0.3", ls=":", lw=1)
@@ -198,8 +293,9 @@ def plot_corner(
 
     Parameters
     ----------
-    kde : BoundedKDE
-        A fitted 2-D or 3-D estimator.
+    kde : BoundedKDE or NDFit
+        A fitted 2-D or 3-D estimator, or the NDFit returned by
+        :func:`~boundedkde.multivariate.fit_nd`.
     data : array_like of shape (n, d), optional
         Observations drawn as histograms behind the 1-D marginals.
     levels : sequence of float, default (0.68, 0.95)
@@ -207,7 +303,7 @@ def plot_corner(
     names : sequence of str, optional
         Axis labels.
     points : int, default 256
-        Grid points for the 1-D marginal curves.
+        Grid points for the 1-D marginal curves, at least 2.
 
     Returns
     -------
@@ -216,18 +312,22 @@ def plot_corner(
 
     Raises
     ------
+    TypeError
+        When ``kde`` is neither a BoundedKDE nor an NDFit.
     ValueError
-        For a fit that is not 2-D or 3-D, or names of the wrong length.
+        For a fit that is not 2-D or 3-D, names of the wrong length, levels outside
+        (0, 1), ``points`` below 2, or data of the wrong shape or not finite.
     """
-    d = _dim(kde)
+    d = _dim(kde, "plot_corner")
     if d not in (2, 3):
-        raise ValueError(f"plot_corner draws 2-D and 3-D fits; got a {d}-D fit")
+        raise ValueError(f"plot_corner draws 2-D and 3-D fits; got a {d}-D fit (use plot_density)")
     if names is not None and len(names) != d:
         raise ValueError(f"names of plot_corner must have {d} entries; got {len(names)}")
-    masses = _check_levels(levels)
+    masses = _check_levels(levels, "plot_corner")
+    n_points = _check_points(points, "plot_corner")
+    x, _ = _check_data(data, None, d, "plot_corner")
     plt = _pyplot()
     fig, grid = plt.subplots(d, d, figsize=(2.6 * d, 2.6 * d), squeeze=False)
-    x = None if data is None else np.asarray(data, dtype=np.float64)
     for i in range(d):
         for j in range(d):
             ax = grid[i, j]
@@ -235,10 +335,19 @@ def plot_corner(
                 ax.set_axis_off()
                 continue
             if i == j:
-                _plot_1d(kde.marginal([i]), ax, None if x is None else x[:, i], None,
-                         x is not None, False, points, None, None)
+                _plot_1d(
+                    _marginal(kde, [i]),
+                    ax,
+                    None if x is None else x[:, i],
+                    None,
+                    x is not None,
+                    False,
+                    n_points,
+                    None,
+                    None,
+                )
             else:
-                _plot_2d(kde.marginal([j, i]), ax, None, False, masses, None)
+                _plot_2d(_marginal(kde, [j, i]), ax, None, False, masses, None)
             if names is not None:
                 if i == d - 1:
                     ax.set_xlabel(names[j])

@@ -40,6 +40,7 @@ Boundary methods other than reflection (``method="linear-mbc"`` and the others o
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
@@ -63,6 +64,10 @@ _IMAGE_CUTOFF_SDS = 9.0  # exp(-9**2/2) < 1e-17: images further away cannot chan
 def _check_bounds(bounds: Any, d: int) -> tuple[tuple[Bound, Bound], ...] | None:
     if bounds is None:
         return None
+    if isinstance(bounds, str | bytes):
+        raise TypeError(
+            f"bounds of gaussian_kde must be (lower, upper) pairs of numbers/None; got {bounds!r}"
+        )
     arr = list(bounds)
     if d == 1 and len(arr) == 2 and not any(isinstance(b, (tuple, list)) for b in arr):
         arr = [tuple(arr)]
@@ -73,6 +78,10 @@ def _check_bounds(bounds: Any, d: int) -> tuple[tuple[Bound, Bound], ...] | None
         )
     out = []
     for axis, (lo, hi) in enumerate(arr):
+        if any(isinstance(b, str | bytes) for b in (lo, hi)):
+            raise TypeError(
+                f"bounds of gaussian_kde must be numbers or None; axis {axis} got ({lo!r}, {hi!r})"
+            )
         lo_f = None if lo is None else float(lo)
         hi_f = None if hi is None else float(hi)
         for v in (lo_f, hi_f):
@@ -281,8 +290,7 @@ class gaussian_kde:  # the name of the scipy class it replaces
                 pts = pts.reshape(1, -1)
             else:
                 raise ValueError(
-                    f"points of gaussian_kde must have shape ({self.d}, m); got "
-                    f"{np.shape(points)}"
+                    f"points of gaussian_kde must have shape ({self.d}, m); got {np.shape(points)}"
                 )
         return pts
 
@@ -379,8 +387,7 @@ class gaussian_kde:  # the name of the scipy class it replaces
             if bound > self.rtol * peak:
                 dx_max = math.sqrt(self.rtol * peak * 4.0 * math.sqrt(2.0 * math.pi) * sd**3)
                 size = min(_MAX_GRID[1], math.ceil((pts[-1] - pts[0]) / dx_max) + 1)
-                kde = BoundedKDE(bounds=bounds, method=method, bandwidth=bandwidth,
-                                 grid_size=size)
+                kde = BoundedKDE(bounds=bounds, method=method, bandwidth=bandwidth, grid_size=size)
                 kde.fit(x, weights=self.weights)
                 pts, dens = kde.grid()
                 dx = float(pts[1] - pts[0])
@@ -411,13 +418,15 @@ class gaussian_kde:  # the name of the scipy class it replaces
         return np.asarray(kde.pdf(pts[0] if self.d == 1 else pts.T), dtype=np.float64)
 
     def evaluate(self, points: ArrayLike) -> FloatArray:
-        """The density at ``points`` (shape (d, m)); 0 outside the bounds."""
+        """The density at ``points`` (shape (d, m)); 0 outside the bounds, NaN at NaN
+        (as scipy)."""
         pts = self._points(points)
         inside = self._inside(pts)
         out = np.zeros(pts.shape[1])
         if inside.any():
             sub = pts[:, inside]
             out[inside] = self._exact(sub) if self.mode_ == "exact" else self._binned_eval(sub)
+        out[np.isnan(pts).any(axis=0)] = np.nan
         return out
 
     __call__ = evaluate
@@ -428,6 +437,7 @@ class gaussian_kde:  # the name of the scipy class it replaces
         pts = self._points(x)
         inside = self._inside(pts)
         out = np.full(pts.shape[1], -np.inf)
+        out[np.isnan(pts).any(axis=0)] = np.nan
         if not inside.any():
             return out
         sub = pts[:, inside]
@@ -437,6 +447,7 @@ class gaussian_kde:  # the name of the scipy class it replaces
         else:
             with np.errstate(divide="ignore"):
                 out[inside] = np.log(self._binned_eval(sub))
+        out[np.isnan(pts).any(axis=0)] = np.nan
         return out
 
     def resample(self, size: int | None = None, seed: Any = None) -> FloatArray:
@@ -446,6 +457,8 @@ class gaussian_kde:  # the name of the scipy class it replaces
         Gaussian noise) and fold the draw into the bounds, which samples the folded
         density exactly. Other methods sample :class:`BoundedKDE`.
         """
+        if size is not None and (isinstance(size, bool) or not isinstance(size, numbers.Integral)):
+            raise TypeError(f"size of resample must be an integer or None; got {size!r}")
         n = int(self.neff) if size is None else int(size)
         if n < 0:
             raise ValueError(f"size of resample must be >= 0; got {size!r}")
@@ -465,6 +478,8 @@ class gaussian_kde:  # the name of the scipy class it replaces
         """Mass between ``low`` and ``high`` (1-D only), clipped to the bounds."""
         if self.d != 1:
             raise ValueError("integrate_box_1d of gaussian_kde needs 1-D data")
+        if math.isnan(float(low)) or math.isnan(float(high)):
+            return math.nan  # as scipy
         lo_b, hi_b = self.bounds[0] if self.bounds is not None else (None, None)
         a = float(low) if lo_b is None else max(float(low), lo_b)
         b = float(high) if hi_b is None else min(float(high), hi_b)
@@ -487,7 +502,11 @@ class gaussian_kde:  # the name of the scipy class it replaces
         return [(float(img[0, 0]), float(img[0, 1])) for img in self._images(pts)]
 
     def integrate_box(
-        self, low_bounds: ArrayLike, high_bounds: ArrayLike, maxpts: int | None = None, *,
+        self,
+        low_bounds: ArrayLike,
+        high_bounds: ArrayLike,
+        maxpts: int | None = None,
+        *,
         rng: Any = None,
     ) -> float:
         """Mass of the box ``[low_bounds, high_bounds]``.

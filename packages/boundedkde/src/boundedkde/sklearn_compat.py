@@ -13,6 +13,7 @@ density is 0. The work is done by :class:`boundedkde.BoundedKDE`.
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import numpy as np
@@ -105,7 +106,10 @@ class KernelDensity(BaseEstimator):
         self.grid_size = grid_size
 
     def fit(self, X: ArrayLike, y: Any = None, sample_weight: ArrayLike | None = None) -> Any:
-        """Fit the estimate to ``X`` of shape (n_samples, n_features), 1 to 3 features.
+        """Fit the estimate to ``X`` of shape (n_samples, n_features).
+
+        1 to 3 features take the bounded grid path; more features are fitted unbounded by
+        exact direct summation (bounds are then refused).
 
         Parameters
         ----------
@@ -225,6 +229,12 @@ class KernelDensity(BaseEstimator):
     def sample(self, n_samples: int = 1, random_state: Any = None) -> FloatArray:
         """Draw ``n_samples`` rows from the bounded estimate, shape (n_samples, n_features)."""
         check_is_fitted(self, "kde_")
+        if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral):
+            raise TypeError(
+                f"n_samples of KernelDensity.sample must be an integer; got {n_samples!r}"
+            )
+        if n_samples < 0:
+            raise ValueError(f"n_samples of KernelDensity.sample must be >= 0; got {n_samples}")
         rng = random_state
         if rng is not None and not isinstance(rng, np.random.Generator | int):
             rng = np.random.default_rng(np.random.RandomState(rng).randint(2**31 - 1))

@@ -68,8 +68,15 @@ class BinnedData:
         if not front and not back:
             return self
         counts = np.concatenate([np.zeros(front), self.counts, np.zeros(back)])
-        return BinnedData(self.grid_lo - front * self.step, self.step, counts, self.total_weight,
-                          self.sum_w2, self.data_min, self.data_max)
+        return BinnedData(
+            self.grid_lo - front * self.step,
+            self.step,
+            counts,
+            self.total_weight,
+            self.sum_w2,
+            self.data_min,
+            self.data_max,
+        )
 
     def __add__(self, other: BinnedData) -> BinnedData:
         if not math.isclose(self.step, other.step, rel_tol=1e-12):
@@ -82,9 +89,15 @@ class BinnedData:
         a, b = self.extend(lo, hi), other.extend(lo, hi)
         if a.counts.size != b.counts.size or abs(a.grid_lo - b.grid_lo) > 1e-9 * self.step:
             raise ValueError("BinnedData grids are not aligned (their nodes differ)")
-        return BinnedData(a.grid_lo, self.step, a.counts + b.counts,
-                          self.total_weight + other.total_weight, self.sum_w2 + other.sum_w2,
-                          min(self.data_min, other.data_min), max(self.data_max, other.data_max))
+        return BinnedData(
+            a.grid_lo,
+            self.step,
+            a.counts + b.counts,
+            self.total_weight + other.total_weight,
+            self.sum_w2 + other.sum_w2,
+            min(self.data_min, other.data_min),
+            max(self.data_max, other.data_max),
+        )
 
 
 def bin_chunk(
@@ -100,6 +113,13 @@ def bin_chunk(
     w = None if weights is None else np.asarray(weights, dtype=np.float64).ravel()
     if x.size == 0:
         return BinnedData(grid_lo, step, np.zeros(size), 0.0, 0.0, math.inf, -math.inf)
+    if (
+        w is not None
+        and w.size
+        and not (np.isfinite(np.min(w)) and np.min(w) >= 0.0 and np.isfinite(np.max(w)))
+    ):
+        # Reported by the caller as bad weights (a NaN total cannot come from good ones).
+        return BinnedData(grid_lo, step, np.zeros(size), math.nan, 0.0, 0.0, 0.0)
     support = x if w is None else x[w > 0]
     dmin = float(np.min(support)) if support.size else math.inf
     dmax = float(np.max(support)) if support.size else -math.inf
@@ -166,6 +186,15 @@ def bin_dask(
         raise ImportError("fitting Dask data needs dask: pip install 'boundedkde[dask]'") from err
     arr = _as_dask_array(x, "x", lengths=weights is not None)
     warr = None if weights is None else _as_dask_array(weights, "weights", lengths=True)
+    n = arr.shape[0]
+    if not math.isnan(n) and n == 0:
+        raise ValueError("x must not be empty; the Dask data has no rows")
+    if warr is not None:
+        nw = warr.shape[0]
+        if not (math.isnan(n) or math.isnan(nw)) and n != nw:
+            raise ValueError(
+                f"weights must have the same length as x; got {nw} weights for {n} values"
+            )
     if warr is not None and warr.chunks != arr.chunks:
         warr = warr.rechunk(arr.chunks)
     lo, hi = bounds
@@ -173,6 +202,12 @@ def bin_dask(
         if warr is None:
             dmin, dmax = dask.compute(arr.min(), arr.max())
         else:
+            wmin, wmax = dask.compute(warr.min(), warr.max())
+            if not (math.isfinite(wmin) and math.isfinite(wmax) and wmin >= 0 and wmax > 0):
+                raise ValueError(
+                    "weights must be finite, non-negative and not all zero; got values in "
+                    f"[{float(wmin):g}, {float(wmax):g}]"
+                )
             pos = warr > 0
             dmin, dmax = dask.compute(arr[pos].min(), arr[pos].max())
         dmin, dmax = float(dmin), float(dmax)
