@@ -96,6 +96,8 @@ def save_checkpoint(
         If ``gen_config`` differs from the model's, the tokenizer's vocabulary size
         differs from the config's, ``extra`` is not JSON-serialisable, or ``path``
         exists and is not a checkpoint folder.
+    TrainingDivergedError
+        If a weight is NaN or infinite (never saved).
     """
     from safetensors.torch import save_file
 
@@ -119,6 +121,9 @@ def save_checkpoint(
         )
     except TypeError as err:
         raise ValueError(f"extra must be JSON-serialisable: {err}") from None
+    check_finite_parameters(
+        model, "Lower the learning rate (or DPO's beta) and train again from the base."
+    )
     if target.exists() and not is_checkpoint(target):
         raise ValueError(
             f"path {str(target)!r} exists and is not a musicrl checkpoint; refusing to "
@@ -164,8 +169,11 @@ def load_checkpoint(path: str | Path, device: str | torch.device | None = None) 
     FileNotFoundError
         If ``path`` is not a checkpoint folder.
     ValueError
-        If the files are not a musicrl checkpoint or do not fit together.
+        If a file is unreadable (not JSON, not safetensors), is not a musicrl checkpoint
+        file, or the files do not fit together (the weights' tensors do not match the
+        config's shapes); the message names the file.
     """
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     p = Path(path)
@@ -173,10 +181,28 @@ def load_checkpoint(path: str | Path, device: str | torch.device | None = None) 
         raise FileNotFoundError(
             f"{str(p)!r} is not a musicrl checkpoint folder (needs {', '.join(_FILES)})"
         )
-    meta = json.loads((p / "config.json").read_text(encoding="utf-8"))
+    config_file = p / "config.json"
+    meta = read_json_file(config_file, "a musicrl checkpoint config")
     if meta.get("format") != _FORMAT:
-        raise ValueError(f"{p / 'config.json'} is not a musicrl checkpoint config")
-    gen_config = GeneratorConfig.from_dict(meta["generator"])
+        raise ValueError(
+            f"{config_file} is not a musicrl checkpoint config "
+            f"(field 'format' must be {_FORMAT!r}; got {meta.get('format')!r})"
+        )
+    if not isinstance(meta.get("generator"), dict):
+        what = "is missing" if "generator" not in meta else "must be an object"
+        raise ValueError(
+            f"{config_file}: field 'generator' {what} (expected the model's GeneratorConfig "
+            "as a JSON object, as save_checkpoint writes it)"
+        )
+    try:
+        gen_config = GeneratorConfig.from_dict(meta["generator"])
+    except (TypeError, ValueError) as err:
+        raise ValueError(
+            f"{config_file}: field 'generator' is not a valid GeneratorConfig: {err}"
+        ) from None
+    extra = meta.get("extra", {})
+    if not isinstance(extra, dict):
+        raise ValueError(f"{config_file}: field 'extra' must be an object; got {extra!r}")
     tokenizer = Tokenizer.from_json(p / "tokenizer.json")
     if tokenizer.vocab_size != gen_config.vocab_size:
         raise ValueError(
@@ -184,9 +210,76 @@ def load_checkpoint(path: str | Path, device: str | torch.device | None = None) 
             f"model config says {gen_config.vocab_size}"
         )
     model = MelodyTransformer(gen_config, tokenizer)
-    state = load_file(str(p / "model.safetensors"), device="cpu")
+    weights = p / "model.safetensors"
+    try:
+        state = load_file(str(weights), device="cpu")
+    except (SafetensorError, OSError) as err:
+        raise ValueError(
+            f"{weights} is not a readable safetensors checkpoint ({err}); it may be corrupt "
+            "or truncated: save the checkpoint again"
+        ) from None
+    check_state_dict(model, state, f"{weights} (the weights) do not match {config_file}")
     model.load_state_dict(state, strict=True)
     if device is not None:
         model.to(device)
     model.eval()
-    return Checkpoint(model, tokenizer, gen_config, dict(meta.get("extra", {})))
+    return Checkpoint(model, tokenizer, gen_config, dict(extra))
+
+
+def read_json_file(path: Path, what: str) -> dict[str, Any]:
+    """The JSON object in ``path``; ValueError naming the file unless it is one.
+
+    ``what`` says what the file should hold ("a musicrl checkpoint config").
+    """
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path} is not UTF-8 text ({err.reason} at byte {err.start})") from None
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} is not valid JSON ({err}); expected {what}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} must hold a JSON object ({what}); got {type(data).__name__}")
+    return data
+
+
+def check_state_dict(
+    model: torch.nn.Module,
+    state: dict[str, torch.Tensor],
+    what: str,
+    expected: str = "the config gives",
+) -> None:
+    """Raise ValueError starting with ``what`` unless ``state`` fits ``model`` exactly.
+
+    The message names the first missing, unexpected or differently shaped tensor;
+    ``expected`` introduces the model's shape ("the config gives").
+    """
+    own = model.state_dict()
+    for name, tensor in own.items():
+        if name not in state:
+            raise ValueError(f"{what}: tensor {name!r} is missing from the weights")
+        got = tuple(state[name].shape)
+        if got != tuple(tensor.shape):
+            raise ValueError(
+                f"{what}: tensor {name!r} has shape {got} in the weights but {expected} "
+                f"{tuple(tensor.shape)} (weights of another model configuration?)"
+            )
+    extra = sorted(set(state) - set(own))
+    if extra:
+        raise ValueError(f"{what}: unexpected tensor {extra[0]!r} in the weights")
+
+
+class TrainingDivergedError(RuntimeError):
+    """Training produced non-finite (NaN or infinite) weights or loss; nothing is saved."""
+
+
+def check_finite_parameters(model: torch.nn.Module, hint: str) -> None:
+    """Raise :class:`TrainingDivergedError` if any parameter of ``model`` is NaN or infinite.
+
+    ``hint`` ends the message (what to change, e.g. "lower the learning rate").
+    """
+    for name, param in model.named_parameters():
+        if not bool(torch.isfinite(param).all()):
+            raise TrainingDivergedError(
+                f"training diverged: parameter {name!r} holds NaN or infinite values; "
+                f"nothing was saved. {hint}"
+            )

@@ -3,15 +3,24 @@
 
 Conventions: logs (and progress bars) go to stderr, results to stdout (JSON lines or a
 short table); exit code 0 on success, 1 when the run fails, 2 on bad input (unknown
-options, malformed files, invalid values), as click does for usage errors.
+options, malformed or unreadable files, invalid values, an unusable ``--out``, a missing
+optional dependency), as click does for usage errors, and 130 on Ctrl-C. Errors are one
+``Error: ...`` paragraph on stderr; the traceback is shown only with ``-v``.
+
+``--out`` is checked before any work: it must not exist (``finetune``: a new folder or
+a previous fine-tune run folder, to resume), its nearest existing parent must be a
+folder, and it must not lie inside (or contain) an input checkpoint folder.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
+import shutil
 import sys
-from collections.abc import Callable
+import traceback
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,7 +33,14 @@ logger = logging.getLogger("musicrl")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+#: Seeds: numpy's and torch's generators take any value in this range.
+_SEED = click.IntRange(0, 2**32 - 1)
+
+
 def _setup(verbose: int, threads: int | None) -> None:
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.meta["musicrl.verbose"] = verbose
     logging.basicConfig(
         level=logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
@@ -36,8 +52,15 @@ def _setup(verbose: int, threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
+def _verbose() -> int:
+    ctx = click.get_current_context(silent=True)
+    return int(ctx.meta.get("musicrl.verbose", 0)) if ctx is not None else 0
+
+
 def _common(f: F) -> F:
-    f = click.option("-v", "--verbose", count=True, help="More logging on stderr (-vv: debug).")(f)
+    f = click.option(
+        "-v", "--verbose", count=True, help="More logging on stderr (-vv: debug); tracebacks."
+    )(f)
     f = click.option(
         "--threads",
         type=click.IntRange(min=1),
@@ -48,8 +71,19 @@ def _common(f: F) -> F:
     return f
 
 
+def _json_safe(value: Any) -> Any:
+    """``value`` with non-finite floats as None (JSON has no NaN)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
 def _emit(obj: dict[str, Any]) -> None:
-    click.echo(json.dumps(obj, default=str))
+    click.echo(json.dumps(_json_safe(obj), default=str, allow_nan=False))
 
 
 class _BadInput(click.UsageError):
@@ -57,19 +91,81 @@ class _BadInput(click.UsageError):
 
 
 def _guard(fn: Callable[[], None]) -> None:
-    """Run ``fn``; bad input (ValueError/TypeError/FileNotFoundError) -> exit 2, else 1."""
+    """Run ``fn``; bad input (ValueError/TypeError/FileNotFoundError) -> exit 2, else 1.
+
+    Only the message is printed; with ``-v`` the traceback too.
+    """
     try:
         fn()
     except (ValueError, TypeError, FileNotFoundError) as err:
+        if _verbose():
+            click.echo(traceback.format_exc(), err=True)
         raise _BadInput(str(err)) from None
     except click.ClickException:
         raise
     except Exception as err:  # a failed run: report and exit 1
-        logger.exception("run failed")
+        if _verbose():
+            click.echo(traceback.format_exc(), err=True)
         raise click.ClickException(f"{type(err).__name__}: {err}") from None
 
 
-@click.group()
+def _inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` is ``folder`` or lies inside it (after resolving links)."""
+    p, f = path.resolve(), folder.resolve()
+    return p == f or f in p.parents
+
+
+def _check_out(
+    out: Path,
+    what: str,
+    inputs: Sequence[tuple[str, Path]] = (),
+    *,
+    may_exist: bool = False,
+) -> None:
+    """Refuse an unusable ``--out`` before any work (ValueError naming ``--out``).
+
+    It must not exist (unless ``may_exist``), its nearest existing parent must be a
+    folder, and it must not be, lie inside or contain an input folder of ``inputs``
+    (``(flag, path)`` pairs).
+    """
+    if out.exists() and not may_exist:
+        raise ValueError(
+            f"--out {str(out)!r} exists; choose a new {what} (inputs and earlier outputs "
+            "are never overwritten)"
+        )
+    for parent in out.parents:
+        if parent.exists() or parent.is_symlink():
+            if not parent.is_dir():
+                raise ValueError(
+                    f"--out {str(out)!r}: {str(parent)!r} is a file, not a folder; choose an "
+                    f"--out {what} whose parent is a folder"
+                )
+            break
+    for flag, folder in inputs:
+        if _inside(out, folder):
+            raise ValueError(
+                f"--out {str(out)!r} is or lies inside {flag} {str(folder)!r}; input "
+                f"folders are never written to: choose an --out {what} outside it"
+            )
+        if _inside(folder, out):
+            raise ValueError(
+                f"--out {str(out)!r} contains {flag} {str(folder)!r}; the run would write "
+                f"over its input: choose an --out {what} outside it"
+            )
+
+
+class _Main(click.Group):
+    """The command group; Ctrl-C exits 130 with one line instead of click's "Aborted!"."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            click.echo("Interrupted (Ctrl-C); nothing half-written was kept.", err=True)
+            raise click.exceptions.Exit(130) from None
+
+
+@click.group(cls=_Main)
 @click.version_option(package_name="musicrl")
 def main() -> None:
     """Symbolic melodies fine-tuned from pairwise preferences (MusicRL for MIDI)."""
@@ -85,7 +181,7 @@ def main() -> None:
 @click.option("--epochs", type=click.IntRange(min=1), default=15, show_default=True)
 @click.option("--d-model", type=click.IntRange(min=8), default=64, show_default=True)
 @click.option("--layers", type=click.IntRange(min=1), default=2, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=_SEED, default=0, show_default=True)
 @_common
 def pretrain(
     out: Path,
@@ -101,6 +197,7 @@ def pretrain(
     _setup(verbose, threads)
 
     def run() -> None:
+        _check_out(out, "folder")
         from musicrl.checkpoint import save_checkpoint
         from musicrl.corpus import load_corpus
         from musicrl.generator import GeneratorConfig
@@ -108,10 +205,6 @@ def pretrain(
         from musicrl.pretrain import pretrain as _pretrain
         from musicrl.tokenizer import Tokenizer
 
-        if out.exists():
-            raise ValueError(
-                f"--out {str(out)!r} exists; choose a new folder (inputs are never overwritten)"
-            )
         pieces = load_corpus(subset=subset, seed=seed)
         tok = Tokenizer()
         cfg = GeneratorConfig(tok.vocab_size, d_model=d_model, n_layers=layers)
@@ -133,7 +226,7 @@ def pretrain(
 )
 @click.option("--prompts", "n_prompts", type=click.IntRange(min=1), default=500, show_default=True)
 @click.option("--subset", type=click.IntRange(min=1), default=400, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=_SEED, default=0, show_default=True)
 @_common
 def simulate(
     base: Path, out: Path, n_prompts: int, subset: int, seed: int, verbose: int, threads: int | None
@@ -142,6 +235,7 @@ def simulate(
     _setup(verbose, threads)
 
     def run() -> None:
+        _check_out(out, "file", [("--base", base)])
         import numpy as np
 
         from musicrl.checkpoint import load_checkpoint
@@ -149,8 +243,6 @@ def simulate(
         from musicrl.experiment import simulate_preferences
         from musicrl.preferences import write_store
 
-        if out.exists():
-            raise ValueError(f"--out {str(out)!r} exists; choose a new file")
         ck = load_checkpoint(base)
         pieces = load_corpus(subset=subset, seed=seed)
         rng = np.random.default_rng(seed)
@@ -182,7 +274,7 @@ def simulate(
     "--ties", type=click.Choice(["davidson", "half"]), default="davidson", show_default=True
 )
 @click.option("--subset", type=click.IntRange(min=1), default=400, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=_SEED, default=0, show_default=True)
 @_common
 def train_reward(
     store: Path | None,
@@ -198,16 +290,21 @@ def train_reward(
     _setup(verbose, threads)
 
     def run() -> None:
-        if out.exists():
-            raise ValueError(f"--out {str(out)!r} exists; choose a new file")
+        _check_out(out, "file")
         if kind == "preference":
             from musicrl.preferences import read_store
             from musicrl.rewards import PreferenceRewardModel
 
             if store is None:
                 raise ValueError("--store is required for --kind preference")
+            records = read_store(store)
+            if len(records) and all(r.choice == "tie" for r in records.records):
+                raise ValueError(
+                    f"--store {str(store)!r}: all {len(records)} records are ties; a "
+                    "preference reward model needs at least one record with choice 'A' or 'B'"
+                )
             model = PreferenceRewardModel(ties=ties, seed=seed)  # type: ignore[arg-type]
-            model.fit(*read_store(store).columns())
+            model.fit(*records.columns())
             model.save(out)
             assert model.fit_result_ is not None
             _emit({"reward_model": str(out), "valid_accuracy": model.fit_result_.valid_accuracy})
@@ -271,7 +368,7 @@ def train_reward(
 @click.option(
     "--prompt", "prompt_texts", multiple=True, help="Training prompt (repeatable); default: corpus."
 )
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=_SEED, default=0, show_default=True)
 @click.option("--track", type=click.Choice(["jsonl", "mlflow"]), default="jsonl", show_default=True)
 @_common
 def finetune(
@@ -298,6 +395,15 @@ def finetune(
     _setup(verbose, threads)
 
     def run() -> None:
+        _check_finetune_out(out, base)
+        if track == "mlflow":
+            import importlib.util
+
+            if importlib.util.find_spec("mlflow") is None:
+                raise ValueError(
+                    "--track mlflow needs MLflow, which is not installed: "
+                    "pip install 'musicrl[mlflow]' (or use --track jsonl)"
+                )
         from musicrl.checkpoint import load_checkpoint
         from musicrl.corpus import Prompt, load_corpus
         from musicrl.finetune import FinetuneConfig
@@ -340,28 +446,33 @@ def finetune(
         else:
             prompts = [p.prompt for p in load_corpus(subset=subset, seed=seed)]
         ck = load_checkpoint(base)
-        out.mkdir(parents=True, exist_ok=True)
-        with RunTracker(out / "runs.jsonl", out.name, backend=track) as tracker:
-            tracker.log_params(
-                {
-                    "base": str(base),
-                    "rewards": weights,
-                    "kl": kl,
-                    "steps": steps,
-                    "lr": lr,
-                    "unfinished": unfinished,
-                    "seed": seed,
-                }
-            )
-            result = _finetune(
-                ck.model,
-                ck.tokenizer,
-                prompts,
-                rewards,
-                config,
-                out,
-                on_step=lambda step, m: tracker.log_metrics(m, step=step),
-            )
+        created = not out.exists()
+        try:
+            with RunTracker(out / "runs.jsonl", out.name, backend=track) as tracker:
+                tracker.log_params(
+                    {
+                        "base": str(base),
+                        "rewards": weights,
+                        "kl": kl,
+                        "steps": steps,
+                        "lr": lr,
+                        "unfinished": unfinished,
+                        "seed": seed,
+                    }
+                )
+                result = _finetune(
+                    ck.model,
+                    ck.tokenizer,
+                    prompts,
+                    rewards,
+                    config,
+                    out,
+                    on_step=lambda step, m: tracker.log_metrics(m, step=step),
+                )
+        except BaseException:
+            if created and not (out / "latest.json").exists():
+                shutil.rmtree(out, ignore_errors=True)  # nothing resumable: leave nothing
+            raise
         _emit(
             {
                 "checkpoint": str(out / "final"),
@@ -374,6 +485,35 @@ def finetune(
     _guard(run)
 
 
+def _check_finetune_out(out: Path, base: Path) -> None:
+    """``finetune --out``: a new folder, or a previous fine-tune run folder (to resume).
+
+    A run folder is one holding ``latest.json`` (a checkpoint to resume from) or
+    ``runs.jsonl`` (a run stopped before its first checkpoint); a checkpoint folder
+    (such as a ``--base``) never is one.
+    """
+    _check_out(out, "folder", [("--base", base)], may_exist=True)
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise ValueError(
+            f"--out {str(out)!r} is a file; finetune needs a run folder (a new one, or one a "
+            "previous finetune wrote, to resume)"
+        )
+    if (out / "model.safetensors").exists() or (out / "config.json").exists():
+        raise ValueError(
+            f"--out {str(out)!r} is a checkpoint folder, not a finetune run folder; choose a "
+            "new folder (inputs are never overwritten)"
+        )
+    if any(out.iterdir()) and not (
+        (out / "latest.json").is_file() or (out / "runs.jsonl").is_file()
+    ):
+        raise ValueError(
+            f"--out {str(out)!r} exists and is not a finetune run folder (no latest.json or "
+            "runs.jsonl); choose a new folder, or the folder of the run to resume"
+        )
+
+
 @main.command()
 @click.option(
     "--base", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True
@@ -384,7 +524,7 @@ def finetune(
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Checkpoint folder.")
 @click.option("--beta", type=float, default=0.1, show_default=True)
 @click.option("--epochs", type=click.IntRange(min=1), default=2, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=_SEED, default=0, show_default=True)
 @_common
 def dpo(
     base: Path,
@@ -400,12 +540,11 @@ def dpo(
     _setup(verbose, threads)
 
     def run() -> None:
+        _check_out(out, "folder", [("--base", base)])
         from musicrl.checkpoint import load_checkpoint, save_checkpoint
         from musicrl.dpo import DPOConfig, dpo_finetune
         from musicrl.preferences import read_store
 
-        if out.exists():
-            raise ValueError(f"--out {str(out)!r} exists; choose a new folder")
         cfg = DPOConfig(beta=beta, epochs=epochs, seed=seed, threads=threads)
         ck = load_checkpoint(base)
         res = dpo_finetune(ck.model, ck.tokenizer, read_store(store), cfg)
@@ -424,12 +563,12 @@ def dpo(
 @click.option("--max-new-tokens", type=click.IntRange(min=1), default=256, show_default=True)
 @click.option(
     "--judge-seed",
-    type=int,
+    type=_SEED,
     default=10_007,
     show_default=True,
     help="Seed of the held-out simulated judge (must not be a training rater's).",
 )
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=_SEED, default=0, show_default=True)
 @_common
 def evaluate(
     model_a: Path,
@@ -504,7 +643,7 @@ def evaluate(
 )
 @click.option("--temperature", type=float, default=1.0, show_default=True)
 @click.option("--top-k", type=click.IntRange(min=1), default=None)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=_SEED, default=0, show_default=True)
 @_common
 def sample_cmd(
     checkpoint: Path,
@@ -530,8 +669,7 @@ def sample_cmd(
         suffix = out.suffix.lower()
         if suffix not in (".mid", ".midi", ".musicxml", ".xml"):
             raise ValueError(f"--out must end in .mid, .midi, .musicxml or .xml; got {str(out)!r}")
-        if out.exists():
-            raise ValueError(f"--out {str(out)!r} exists; choose a new file")
+        _check_out(out, "file", [("--checkpoint", checkpoint)])
         prompt = Prompt.parse(prompt_text)
         ck = load_checkpoint(checkpoint)
         g = torch.Generator().manual_seed(seed)

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from musicrl._checks import check_int, check_number
+from musicrl.checkpoint import TrainingDivergedError, check_finite_parameters
 from musicrl.generator import (
     MelodyTransformer,
     completion_mask_for,
@@ -63,7 +65,10 @@ class DPOConfig:
     Raises
     ------
     ValueError
-        If ``beta <= 0`` or a count is not positive.
+        If ``beta`` or ``lr`` is not a finite number > 0, ``grad_clip`` is not finite and
+        >= 0, or a count is not positive (the message names the field).
+    TypeError
+        If a field holds the wrong type (the message names the field).
     """
 
     beta: float = 0.1
@@ -75,16 +80,18 @@ class DPOConfig:
     threads: int | None = None
 
     def __post_init__(self) -> None:
-        if not (self.beta > 0 and math.isfinite(self.beta)):
+        if (
+            isinstance(self.beta, bool)
+            or not isinstance(self.beta, int | float)
+            or not (math.isfinite(self.beta) and self.beta > 0)
+        ):
             raise ValueError(f"beta of DPOConfig must be a finite number > 0; got {self.beta!r}")
         for name in ("epochs", "batch_size"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"DPOConfig.{name} must be an int >= 1; got {v!r}")
-        if not self.lr > 0:
-            raise ValueError(f"DPOConfig.lr must be > 0; got {self.lr}")
-        if self.grad_clip < 0:
-            raise ValueError(f"DPOConfig.grad_clip must be >= 0; got {self.grad_clip}")
+            check_int("DPOConfig", name, getattr(self, name), minimum=1)
+        check_number("DPOConfig", "lr", self.lr, minimum=0, strict=True)
+        check_number("DPOConfig", "grad_clip", self.grad_clip, minimum=0)
+        check_int("DPOConfig", "seed", self.seed)
+        check_int("DPOConfig", "threads", self.threads, minimum=1, optional=True)
 
 
 def dpo_loss(
@@ -168,6 +175,8 @@ def dpo_finetune(
     ------
     ValueError
         If no usable (non-tie) pair remains.
+    TrainingDivergedError
+        If the loss or a weight becomes NaN or infinite (beta or lr too large).
     """
     config = config or DPOConfig()
     chosen, rejected = preference_pairs(store, tokenizer, base.config.max_len)
@@ -217,26 +226,38 @@ def _train(
         from tqdm.auto import tqdm
 
         bar = tqdm(total=n_steps, desc="dpo", unit="step")
-    for _epoch in range(config.epochs):
-        order = torch.randperm(n, generator=gen)
-        for s in range(0, n, config.batch_size):
-            idx = order[s : s + config.batch_size].tolist()
-            pc = _logp(policy, [chosen[i] for i in idx], tokenizer)
-            pr = _logp(policy, [rejected[i] for i in idx], tokenizer)
-            loss = dpo_loss(pc, pr, ref_c[idx], ref_r[idx], config.beta)
-            opt.zero_grad()
-            loss.backward()
-            if config.grad_clip > 0:
-                nn.utils.clip_grad_norm_(policy.parameters(), config.grad_clip)
-            opt.step()
-            margin = (pc.detach() - ref_c[idx]) - (pr.detach() - ref_r[idx])
-            losses.append(float(loss.detach()))
-            accs.append(float((margin > 0).float().mean()))
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{losses[-1]:.3f}")
-    if bar is not None:
-        bar.close()
+    try:
+        for _epoch in range(config.epochs):
+            order = torch.randperm(n, generator=gen)
+            for s in range(0, n, config.batch_size):
+                idx = order[s : s + config.batch_size].tolist()
+                pc = _logp(policy, [chosen[i] for i in idx], tokenizer)
+                pr = _logp(policy, [rejected[i] for i in idx], tokenizer)
+                loss = dpo_loss(pc, pr, ref_c[idx], ref_r[idx], config.beta)
+                if not bool(torch.isfinite(loss)):
+                    raise TrainingDivergedError(
+                        f"training diverged: the DPO loss is {float(loss.detach())} at step "
+                        f"{len(losses) + 1} (beta={config.beta:g}, lr={config.lr:g}); nothing was "
+                        "saved. Lower --beta (0.1 is the usual value) or the learning rate."
+                    )
+                opt.zero_grad()
+                loss.backward()
+                if config.grad_clip > 0:
+                    nn.utils.clip_grad_norm_(policy.parameters(), config.grad_clip)
+                opt.step()
+                check_finite_parameters(
+                    policy,
+                    f"Lower --beta (now {config.beta:g}) or the learning rate (now {config.lr:g}).",
+                )
+                margin = (pc.detach() - ref_c[idx]) - (pr.detach() - ref_r[idx])
+                losses.append(float(loss.detach()))
+                accs.append(float((margin > 0).float().mean()))
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{losses[-1]:.3f}")
+    finally:
+        if bar is not None:
+            bar.close()
     policy.eval()
     for p in policy.parameters():
         p.requires_grad_(False)

@@ -58,6 +58,7 @@ import json
 import logging
 import math
 import os
+import pickle
 import shutil
 import tempfile
 import time
@@ -70,7 +71,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from musicrl.checkpoint import load_checkpoint, save_checkpoint
+from musicrl._checks import check_int, check_number
+from musicrl.checkpoint import (
+    check_finite_parameters,
+    check_state_dict,
+    load_checkpoint,
+    read_json_file,
+    save_checkpoint,
+)
 from musicrl.corpus import Prompt
 from musicrl.generator import MelodyTransformer, sample, sequence_logprob
 from musicrl.rewards import REWARDS, Reward
@@ -152,7 +160,7 @@ class FinetuneConfig:
     baseline_lr : float
         Adam learning rate of the baseline (1e-2; a linear model).
     grad_clip : float
-        Global gradient-norm clip (1.0, as in pretraining); 0 disables.
+        Global gradient-norm clip (1.0, as in pretraining); 0 disables. Finite.
     temperature : float
         Sampling temperature during training; 1.0 keeps the samples on-policy, which the
         REINFORCE gradient and the KL estimate assume.
@@ -171,7 +179,10 @@ class FinetuneConfig:
     ValueError
         If ``kl < 0``, a reward name is unknown, a weight is negative or all are zero, a
         count is not positive, ``batch_size`` is not a multiple of ``samples_per_prompt``,
-        or ``normalise`` is unknown.
+        ``normalise`` is unknown, or a rate (``lr``, ``baseline_lr``, ``temperature``) is
+        not a finite number > 0 (``grad_clip``: finite >= 0).
+    TypeError
+        If a number field holds another type (the message names the field).
     """
 
     rewards: dict[str, float] = field(default_factory=lambda: dict(VARIANTS["RU"]))
@@ -193,31 +204,35 @@ class FinetuneConfig:
     threads: int | None = None
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.kl, int | float) and math.isfinite(self.kl)) or self.kl < 0:
+        if (
+            isinstance(self.kl, bool)
+            or not isinstance(self.kl, int | float)
+            or not math.isfinite(self.kl)
+            or self.kl < 0
+        ):
             raise ValueError(
                 f"kl (the KL weight β) must be a finite number >= 0; got {self.kl!r}. "
                 "Use 0 to disable the penalty."
             )
-        if not self.rewards:
-            raise ValueError(f"rewards must name at least one of {sorted(REWARDS)}; got {{}}")
+        if not isinstance(self.rewards, dict) or not self.rewards:
+            raise ValueError(
+                f"rewards must name at least one of {sorted(REWARDS)}; got {self.rewards!r}"
+            )
         for name, w in self.rewards.items():
             if name not in REWARDS:
                 raise ValueError(f"rewards must be drawn from {sorted(REWARDS)}; got {name!r}")
+            if isinstance(w, bool) or not isinstance(w, int | float):
+                raise TypeError(f"reward weight of {name!r} must be a number; got {w!r}")
             if not (w >= 0 and math.isfinite(w)):
                 raise ValueError(f"reward weight of {name!r} must be finite and >= 0; got {w}")
         if sum(self.rewards.values()) <= 0:
             raise ValueError(f"reward weights must not all be 0; got {self.rewards}")
         for name in ("steps", "batch_size", "samples_per_prompt", "checkpoint_every"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"FinetuneConfig.{name} must be an int >= 1; got {v!r}")
+            check_int("FinetuneConfig", name, getattr(self, name), minimum=1)
         for name in ("lr", "baseline_lr", "temperature"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"FinetuneConfig.{name} must be > 0; got {getattr(self, name)}")
-        if self.grad_clip < 0:
-            raise ValueError(f"FinetuneConfig.grad_clip must be >= 0; got {self.grad_clip}")
-        if isinstance(self.warmup_steps, bool) or self.warmup_steps < 0:
-            raise ValueError(f"FinetuneConfig.warmup_steps must be >= 0; got {self.warmup_steps}")
+            check_number("FinetuneConfig", name, getattr(self, name), minimum=0, strict=True)
+        check_number("FinetuneConfig", "grad_clip", self.grad_clip, minimum=0)
+        check_int("FinetuneConfig", "warmup_steps", self.warmup_steps, minimum=0)
         if self.batch_size % self.samples_per_prompt:
             raise ValueError(
                 f"FinetuneConfig.batch_size ({self.batch_size}) must be a multiple of "
@@ -228,10 +243,9 @@ class FinetuneConfig:
                 f"FinetuneConfig.normalise must be one of {list(NORMALISATIONS)}; "
                 f"got {self.normalise!r}"
             )
-        if self.max_new_tokens is not None and self.max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be >= 1 or None; got {self.max_new_tokens}")
-        if self.threads is not None and self.threads < 1:
-            raise ValueError(f"threads must be >= 1 or None; got {self.threads}")
+        check_int("FinetuneConfig", "max_new_tokens", self.max_new_tokens, minimum=1, optional=True)
+        check_int("FinetuneConfig", "seed", self.seed)
+        check_int("FinetuneConfig", "threads", self.threads, minimum=1, optional=True)
 
 
 # --------------------------------------------------------------------------- pure math
@@ -503,7 +517,11 @@ def finetune(
     ------
     ValueError
         If ``prompts`` is empty, a weighted reward is missing from ``rewards``, or
-        ``out_dir`` holds a checkpoint of a run with different settings.
+        ``out_dir`` holds a checkpoint of a run with different settings or from another
+        base model, or an unreadable one.
+    TrainingDivergedError
+        If a weight becomes NaN or infinite (learning rate too large); nothing more is
+        saved (earlier checkpoints stay).
     """
     config = config or FinetuneConfig()
     if not prompts:
@@ -554,22 +572,50 @@ def _run(
         out.mkdir(parents=True, exist_ok=True)
         latest = out / "latest.json"
         if latest.is_file():
-            info = json.loads(latest.read_text(encoding="utf-8"))
+            info = read_json_file(latest, "the pointer to a fine-tune run's last checkpoint")
             if info.get("config") != _config_key(config):
                 raise ValueError(
                     f"out_dir {str(out)!r} holds a checkpoint of a run with other settings "
                     f"({info.get('config')}); use a new out_dir or the same settings"
                 )
+            for key, kind in (("model", str), ("state", str), ("step", int)):
+                if not isinstance(info.get(key), kind):
+                    raise ValueError(
+                        f"{latest}: field {key!r} is missing or not a {kind.__name__}; "
+                        "it is not a fine-tune run's latest.json (use a new out_dir)"
+                    )
             ckpt = load_checkpoint(out / info["model"])
+            check_state_dict(
+                policy,
+                ckpt.model.state_dict(),
+                f"{out / info['model']} (the run's last checkpoint) was not fine-tuned from "
+                "this base model",
+                "the base model has",
+            )
             policy.load_state_dict(ckpt.model.state_dict())
-            state = torch.load(out / info["state"], map_location="cpu", weights_only=True)
-            opt.load_state_dict(state["optimizer"])
-            baseline.load_state_dict(state["baseline"])
-            bopt.load_state_dict(state["baseline_optimizer"])
-            gen.set_state(state["generator"])
-            history = [
-                dict(zip(state["history_keys"], row, strict=True)) for row in state["history"]
-            ]
+            state_file = out / info["state"]
+            try:
+                state = torch.load(state_file, map_location="cpu", weights_only=True)
+                opt.load_state_dict(state["optimizer"])
+                baseline.load_state_dict(state["baseline"])
+                bopt.load_state_dict(state["baseline_optimizer"])
+                gen.set_state(state["generator"])
+                history = [
+                    dict(zip(state["history_keys"], row, strict=True)) for row in state["history"]
+                ]
+            except FileNotFoundError:
+                raise
+            except (pickle.UnpicklingError, EOFError, OSError, RuntimeError) as err:
+                msg = (str(err).strip().splitlines() or [""])[0]
+                raise ValueError(
+                    f"{state_file} is not a readable training-state file "
+                    f"({type(err).__name__}: {msg}); use a new out_dir"
+                ) from None
+            except (KeyError, TypeError, ValueError) as err:
+                raise ValueError(
+                    f"{state_file} is not a musicrl fine-tune training state "
+                    f"({type(err).__name__}: {err}); use a new out_dir"
+                ) from None
             first_step = int(info["step"]) + 1
             resumed_from = int(info["step"])
             logger.info("resuming fine-tune from step %d in %s", resumed_from, out)
@@ -652,6 +698,9 @@ def _run(
             for group in opt.param_groups:
                 group["lr"] = config.lr * min(1.0, step / config.warmup_steps)
         opt.step()
+        check_finite_parameters(
+            policy, f"Lower the learning rate (now {config.lr:g}) and start a new run."
+        )
         metrics = {f"reward/{k}": float(np.mean(v)) for k, v in raw.items()}
         kl_seq = (logp.detach() - base_logp).numpy()
         metrics.update(

@@ -408,7 +408,7 @@ def sample(
     Raises
     ------
     ValueError
-        If ``prompts`` is empty, ``temperature <= 0``, ``top_k < 1``, or
+        If ``prompts`` is empty, ``temperature`` is not finite and > 0, ``top_k < 1``, or
         ``max_new_tokens`` is not in ``1..max_len - prefix``.
 
     Examples
@@ -423,8 +423,12 @@ def sample(
     for i, p in enumerate(prompts):
         if not isinstance(p, Prompt):
             raise TypeError(f"prompts[{i}] must be a Prompt; got {type(p).__name__}")
-    if not temperature > 0:
-        raise ValueError(f"temperature must be > 0; got {temperature}")
+    if (
+        isinstance(temperature, bool)
+        or not isinstance(temperature, int | float)
+        or not (math.isfinite(temperature) and temperature > 0)
+    ):
+        raise ValueError(f"temperature must be a finite number > 0; got {temperature!r}")
     if top_k is not None and top_k < 1:
         raise ValueError(f"top_k must be >= 1 or None; got {top_k}")
     prefix_len = tokenizer.prefix_length

@@ -37,9 +37,9 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from musicrl.corpus import Melody, Prompt
+from musicrl.corpus import DURATION_TICKS, Melody, Prompt, meter_ticks
 from musicrl.raters import CHOICES, Choice
 
 __all__ = [
@@ -135,22 +135,44 @@ class PreferenceStore:
     ) -> PreferenceRecord:
         """Add one judgement (the melodies are stored too) and return the record.
 
+        The record gets the same checks as one read by :func:`read_store`, so a store
+        built with ``add`` is always readable after :func:`write_store`.
+
         Raises
         ------
         ValueError
-            If ``choice`` is not one of ``"A"``, ``"B"``, ``"tie"`` or ``rater`` is empty.
+            If ``choice`` is not one of ``"A"``, ``"B"``, ``"tie"``, ``rater`` is empty,
+            ``timestamp`` is not ISO 8601, the two melodies are the same, or a melody
+            breaks the store's rules (durations from ``corpus.DURATION_TICKS``).
+        TypeError
+            If ``prompt`` is not a Prompt or a melody not a Melody.
         """
-        if choice not in CHOICES:
-            raise ValueError(f"choice must be one of {list(CHOICES)}; got {choice!r}")
-        if not rater:
-            raise ValueError("rater must be a non-empty rater id; got ''")
+        if not isinstance(prompt, Prompt):
+            raise TypeError(f"prompt must be a Prompt; got {type(prompt).__name__}")
+        for name, mel in (("melody_a", melody_a), ("melody_b", melody_b)):
+            if not isinstance(mel, Melody):
+                raise TypeError(f"{name} must be a Melody; got {type(mel).__name__}")
+            problem = _melody_problem(mel.to_dict())
+            if problem is not None:
+                raise ValueError(f"{name} cannot be stored: {problem}")
+        a, b = melody_id(melody_a), melody_id(melody_b)
+        ts = _now() if timestamp is None else timestamp
+        data = {"prompt": str(prompt), "a": a, "b": b, "choice": choice, "rater": rater}
+        record_problem = _record_problem({**data, "timestamp": ts})
+        if record_problem is not None:
+            fld, msg = record_problem
+            if fld == "b":
+                raise ValueError(
+                    f"melody_a and melody_b must be different melodies; both are {a!r}"
+                )
+            raise ValueError(f"{fld} {msg}")
         rec = PreferenceRecord(
             prompt,
             self.add_melody(melody_a),
             self.add_melody(melody_b),
-            choice,
+            cast(Choice, choice),
             rater,
-            timestamp or _now(),
+            ts,
         )
         self.records.append(rec)
         return rec
@@ -180,45 +202,102 @@ class PreferenceStore:
 # --------------------------------------------------------------------------- validation
 
 
-def _check_record(
-    data: dict[str, Any], source: str, line: int, unit: str
-) -> tuple[Prompt, str, str, Choice, str, str]:
-    def fail(fld: str, msg: str) -> PreferenceStoreError:
-        return PreferenceStoreError(source, line, fld, msg, unit)
-
+def _record_problem(data: dict[str, Any]) -> tuple[str, str] | None:
+    """``(field, message)`` of the first problem of a preference record, or None."""
     for fld in ("prompt", "a", "b", "choice", "rater", "timestamp"):
         if data.get(fld) is None:
-            raise fail(fld, "is missing")
+            return fld, "is missing"
     for fld in ("prompt", "a", "b", "rater", "timestamp"):
         if not isinstance(data[fld], str):
-            raise fail(fld, f"must be a string; got {data[fld]!r}")
+            return fld, f"must be a string; got {data[fld]!r}"
     try:
-        prompt = Prompt.parse(data["prompt"])
+        Prompt.parse(data["prompt"])
     except ValueError as err:
-        raise fail("prompt", f"is not a valid prompt: {err}") from None
+        return "prompt", f"is not a valid prompt: {err}"
     choice = data["choice"]
-    if choice not in CHOICES:
-        raise fail("choice", f"must be one of {list(CHOICES)}; got {choice!r}")
+    if not isinstance(choice, str) or choice not in CHOICES:
+        return "choice", f"must be one of {list(CHOICES)}; got {choice!r}"
     if not data["rater"]:
-        raise fail("rater", "must be a non-empty rater id")
+        return "rater", "must be a non-empty rater id"
     try:
         _dt.datetime.fromisoformat(data["timestamp"])
     except ValueError:
-        raise fail("timestamp", f"must be ISO 8601; got {data['timestamp']!r}") from None
+        return "timestamp", f"must be ISO 8601; got {data['timestamp']!r}"
     if data["a"] == data["b"]:
-        raise fail("b", f"must differ from 'a' (both are {data['a']!r})")
-    return prompt, data["a"], data["b"], choice, data["rater"], data["timestamp"]
+        return "b", f"must differ from 'a' (both are {data['a']!r})"
+    return None
+
+
+def _check_record(
+    data: dict[str, Any], source: str, line: int, unit: str
+) -> tuple[Prompt, str, str, Choice, str, str]:
+    problem = _record_problem(data)
+    if problem is not None:
+        raise PreferenceStoreError(source, line, problem[0], problem[1], unit)
+    prompt = Prompt.parse(data["prompt"])
+    return prompt, data["a"], data["b"], data["choice"], data["rater"], data["timestamp"]
+
+
+_MELODY_FORM = (
+    'an object {"meter": "3/4" or null, "bars": [first note index of each bar, ...], '
+    '"notes": [[MIDI pitch or null, ticks], ...]}'
+)
+
+
+def _melody_problem(payload: Any) -> str | None:
+    """What is wrong with a stored melody (the JSON form), or None.
+
+    Checks the shape of every field, pitches 0..127 or null, and durations from
+    :data:`corpus.DURATION_TICKS`; the rest (bars, meter) is left to ``Melody``.
+    """
+    if not isinstance(payload, dict):
+        return f"must be {_MELODY_FORM}; got {type(payload).__name__}"
+    for key in ("meter", "bars", "notes"):
+        if key not in payload:
+            return f"has no key {key!r}; a melody is {_MELODY_FORM}"
+    meter = payload["meter"]
+    if meter is not None:
+        if not isinstance(meter, str):
+            return f"meter must be a string such as '3/4' or null; got {meter!r}"
+        try:
+            meter_ticks(meter)
+        except ValueError as err:
+            return str(err)
+    bars = payload["bars"]
+    if not isinstance(bars, list) or not all(
+        isinstance(b, int) and not isinstance(b, bool) for b in bars
+    ):
+        return f"bars must be a list of note indices (ints); got {bars!r}"
+    notes = payload["notes"]
+    if not isinstance(notes, list):
+        return f"notes must be a list of [pitch or null, ticks] pairs; got {notes!r}"
+    allowed = set(DURATION_TICKS)
+    for i, note in enumerate(notes):
+        if not isinstance(note, list) or len(note) != 2:
+            return f"notes[{i}] must be a pair [MIDI pitch or null, ticks]; got {note!r}"
+        pitch, ticks = note
+        if pitch is not None and (
+            isinstance(pitch, bool) or not isinstance(pitch, int) or not 0 <= pitch <= 127
+        ):
+            return f"notes[{i}] pitch must be a MIDI number 0..127 or null (a rest); got {pitch!r}"
+        if isinstance(ticks, bool) or not isinstance(ticks, int) or ticks not in allowed:
+            return (
+                f"notes[{i}] duration must be one of corpus.DURATION_TICKS "
+                f"{sorted(allowed)} (ticks of 1/12 quarter note); got {ticks!r}"
+            )
+    return None
 
 
 def _check_melody(payload: Any, source: str, line: int, unit: str) -> Melody:
-    if not isinstance(payload, dict):
-        raise PreferenceStoreError(source, line, "melody", "must be an object", unit)
-    try:
-        return Melody.from_dict(payload)
-    except (ValueError, TypeError, KeyError) as err:
-        raise PreferenceStoreError(
-            source, line, "melody", f"is not a valid melody: {err!r}", unit
-        ) from None
+    problem = _melody_problem(payload)
+    if problem is None:
+        try:
+            return Melody.from_dict(payload)
+        except (ValueError, TypeError, KeyError) as err:
+            problem = f"is not a valid melody: {err}"
+    elif not problem.startswith("must be"):
+        problem = f"is not a valid melody: {problem}"
+    raise PreferenceStoreError(source, line, "melody", problem, unit)
 
 
 def _resolve(
@@ -245,8 +324,18 @@ def _read_jsonl(path: Path) -> PreferenceStore:
     source = str(path)
     melodies: dict[str, Melody] = {}
     pending: list[tuple[int, tuple[Prompt, str, str, Choice, str, str]]] = []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, raw in enumerate(fh, start=1):
+    with path.open("rb") as fh:
+        for lineno, raw_bytes in enumerate(fh, start=1):
+            try:
+                raw = raw_bytes.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise PreferenceStoreError(
+                    source,
+                    lineno,
+                    None,
+                    f"is not UTF-8 text ({err.reason}: byte 0x{raw_bytes[err.start]:02x} at "
+                    f"column {err.start + 1}); a JSONL store must be UTF-8",
+                ) from None
             if not raw.strip():
                 continue
             try:
@@ -324,6 +413,18 @@ def _read_sqlite(path: Path) -> PreferenceStore:
         con.close()
     melodies: dict[str, Melody] = {}
     for rowid, mid, text in mel_rows:
+        if not isinstance(mid, str) or not mid:
+            raise PreferenceStoreError(
+                source,
+                rowid,
+                "id",
+                f"must be a non-empty string melody id; got {mid!r}",
+                "melodies row",
+            )
+        if mid in melodies:
+            raise PreferenceStoreError(
+                source, rowid, "id", f"repeats melody id {mid!r}", "melodies row"
+            )
         try:
             payload = json.loads(text)
         except (TypeError, json.JSONDecodeError) as err:

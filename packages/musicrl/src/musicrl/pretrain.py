@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from musicrl._checks import check_int, check_number
+from musicrl.checkpoint import check_finite_parameters
 from musicrl.corpus import Melody, Piece, Prompt
 from musicrl.generator import GeneratorConfig, MelodyTransformer, pad_sequences
 from musicrl.tokenizer import Tokenizer
@@ -76,6 +78,8 @@ class PretrainConfig:
     ------
     ValueError
         If a value is out of range (the message names it).
+    TypeError
+        If a field holds the wrong type, e.g. a float or bool ``epochs`` (named).
     """
 
     epochs: int = 20
@@ -92,32 +96,23 @@ class PretrainConfig:
     threads: int | None = field(default_factory=default_threads)
 
     def __post_init__(self) -> None:
-        if self.epochs < 1:
-            raise ValueError(f"PretrainConfig.epochs must be >= 1; got {self.epochs}")
-        if self.steps is not None and self.steps < 1:
-            raise ValueError(f"PretrainConfig.steps must be >= 1 or None; got {self.steps}")
-        if self.batch_size < 1:
-            raise ValueError(f"PretrainConfig.batch_size must be >= 1; got {self.batch_size}")
-        if not self.lr > 0:
-            raise ValueError(f"PretrainConfig.lr must be > 0; got {self.lr}")
-        if self.warmup_steps < 0:
-            raise ValueError(f"PretrainConfig.warmup_steps must be >= 0; got {self.warmup_steps}")
-        if self.weight_decay < 0:
-            raise ValueError(f"PretrainConfig.weight_decay must be >= 0; got {self.weight_decay}")
-        if self.grad_clip < 0:
-            raise ValueError(f"PretrainConfig.grad_clip must be >= 0; got {self.grad_clip}")
-        if not 0 <= self.tag_dropout <= 1:
-            raise ValueError(
-                f"PretrainConfig.tag_dropout must be in [0, 1]; got {self.tag_dropout}"
-            )
-        if self.transpose < 0 or self.transpose > 11:
-            raise ValueError(f"PretrainConfig.transpose must be in 0..11; got {self.transpose}")
-        if not 0 <= self.val_fraction < 1:
+        owner = "PretrainConfig"
+        check_int(owner, "epochs", self.epochs, minimum=1)
+        check_int(owner, "steps", self.steps, minimum=1, optional=True)
+        check_int(owner, "batch_size", self.batch_size, minimum=1)
+        check_number(owner, "lr", self.lr, minimum=0, strict=True)
+        check_int(owner, "warmup_steps", self.warmup_steps, minimum=0)
+        check_number(owner, "weight_decay", self.weight_decay, minimum=0)
+        check_number(owner, "grad_clip", self.grad_clip, minimum=0)
+        check_number(owner, "tag_dropout", self.tag_dropout, minimum=0, maximum=1)
+        check_int(owner, "transpose", self.transpose, minimum=0, maximum=11)
+        check_number(owner, "val_fraction", self.val_fraction, minimum=0)
+        if not self.val_fraction < 1:
             raise ValueError(
                 f"PretrainConfig.val_fraction must be in [0, 1); got {self.val_fraction}"
             )
-        if self.threads is not None and self.threads < 1:
-            raise ValueError(f"PretrainConfig.threads must be >= 1 or None; got {self.threads}")
+        check_int(owner, "seed", self.seed)
+        check_int(owner, "threads", self.threads, minimum=1, optional=True)
 
 
 @dataclass(frozen=True)
@@ -384,6 +379,9 @@ def _train(
                 if config.grad_clip > 0:
                     torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
                 opt.step()
+                check_finite_parameters(
+                    model, f"Lower the learning rate (now {config.lr:g}) and train again."
+                )
                 train_losses.append(loss.item())
                 step += 1
                 if bar is not None:

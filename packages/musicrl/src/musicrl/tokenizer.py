@@ -308,12 +308,29 @@ class Tokenizer:
         Raises
         ------
         ValueError
-            If the data is not a musicrl tokenizer or its vocabulary differs from the one
-            this version of musicrl builds from the same parameters.
+            If the data is not a musicrl tokenizer (not an object, a field missing or
+            invalid) or its vocabulary differs from the one this version of musicrl builds
+            from the same parameters.
         """
+        if not isinstance(data, dict):
+            raise ValueError(
+                "not a musicrl tokenizer description: expected a JSON object with 'format', "
+                f"'min_pitch', 'max_pitch', 'durations' and 'vocab'; got {type(data).__name__}"
+            )
         if data.get("format") != _FORMAT:
             raise ValueError(f"not a musicrl tokenizer description (format={data.get('format')!r})")
-        tok = cls(int(data["min_pitch"]), int(data["max_pitch"]), data["durations"])
+        for key in ("min_pitch", "max_pitch", "durations", "vocab"):
+            if key not in data:
+                raise ValueError(f"musicrl tokenizer description: field {key!r} is missing")
+        if not isinstance(data["vocab"], list):
+            raise ValueError(
+                "musicrl tokenizer description: field 'vocab' must be a list; "
+                f"got {data['vocab']!r}"
+            )
+        try:
+            tok = cls(int(data["min_pitch"]), int(data["max_pitch"]), data["durations"])
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"musicrl tokenizer description: invalid parameters: {err}") from None
         if list(tok.id_to_token) != list(data["vocab"]):
             raise ValueError(
                 "tokenizer vocabulary in the file differs from the one this musicrl version "
@@ -327,8 +344,27 @@ class Tokenizer:
 
     @classmethod
     def from_json(cls, path: str | Path) -> Tokenizer:
-        """Read a tokenizer written by :meth:`to_json`."""
-        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+        """Read a tokenizer written by :meth:`to_json`.
+
+        Raises
+        ------
+        ValueError
+            If the file is not valid JSON or not a musicrl tokenizer (the message names
+            the file).
+        """
+        p = Path(path)
+        try:
+            data = json.loads(p.read_text(encoding="utf-8"))
+        except UnicodeDecodeError as err:
+            raise ValueError(f"{p} is not UTF-8 text ({err.reason} at byte {err.start})") from None
+        except json.JSONDecodeError as err:
+            raise ValueError(
+                f"{p} is not valid JSON ({err}); expected a musicrl tokenizer description"
+            ) from None
+        try:
+            return cls.from_dict(data)
+        except ValueError as err:
+            raise ValueError(f"{p}: {err}") from None
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Tokenizer) and self.id_to_token == other.id_to_token

@@ -79,14 +79,18 @@ class RunTracker:
         self.run_name = run_name
         self.backend = backend
         self._mlflow: Any = None
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        if backend == "mlflow":
+        mlflow: Any = None
+        if backend == "mlflow":  # before creating anything: a missing extra leaves no folder
             try:
-                import mlflow
+                import mlflow as _mlflow
+
+                mlflow = _mlflow
             except ImportError:
                 raise ImportError(
                     "--track mlflow needs MLflow: pip install 'musicrl[mlflow]'"
                 ) from None
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        if backend == "mlflow":
             uri = mlflow_uri or f"sqlite:///{self.log_path.parent.resolve() / 'mlflow.db'}"
             mlflow.set_tracking_uri(uri)
             mlflow.set_experiment(experiment)

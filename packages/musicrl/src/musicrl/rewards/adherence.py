@@ -37,10 +37,12 @@ from __future__ import annotations
 import logging
 import math
 import os
+import pickle
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -338,16 +340,54 @@ class AdherenceClassifier:
         Raises
         ------
         ValueError
-            If the file is not an adherence classifier.
+            If the file is unreadable or not an adherence classifier (names the file).
         """
-        payload = torch.load(Path(path), map_location="cpu", weights_only=True)
-        if not isinstance(payload, dict) or payload.get("kind") != "adherence":
-            raise ValueError(f"{path} is not an adherence classifier file (kind != 'adherence')")
-        clf = cls()
-        clf.meters = tuple(payload["meters"])
-        clf.net_ = _AdherenceNet(len(clf.meters))
-        clf.net_.load_state_dict(payload["state_dict"])
+        payload = load_reward_payload(path, "adherence", "an adherence classifier file")
+        try:
+            clf = cls()
+            clf.meters = tuple(str(m) for m in payload["meters"])
+            clf.net_ = _AdherenceNet(len(clf.meters))
+            clf.net_.load_state_dict(payload["state_dict"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as err:
+            raise ValueError(
+                f"{path} is not a valid adherence classifier file ({_first_line(err)}); "
+                "train it again with musicrl train-reward --kind adherence"
+            ) from None
         return clf
+
+
+def _first_line(err: BaseException) -> str:
+    """``Type: first sentence`` of an error (torch's messages run to paragraphs)."""
+    if isinstance(err, pickle.UnpicklingError):
+        return "UnpicklingError: not a torch.save file of tensors"
+    text = (str(err).strip().splitlines() or [""])[0].split(". ")[0][:160]
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+def load_reward_payload(path: str | os.PathLike[str], kind: str, what: str) -> dict[str, Any]:
+    """The dict saved in a reward-model file (``torch.load(weights_only=True)``, no pickle).
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If the file is not a readable torch file (corrupt, truncated, empty, another
+        format) or not a reward model of ``kind``; the message names the file.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{what} {str(p)!r} does not exist")
+    try:
+        payload = torch.load(p, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as err:
+        raise ValueError(
+            f"{p} is not a readable reward model file (expected {what} written by musicrl "
+            f"train-reward; torch.load failed: {_first_line(err)})"
+        ) from None
+    if not isinstance(payload, dict) or payload.get("kind") != kind:
+        raise ValueError(f"{p} is not {what} (kind != {kind!r})")
+    return payload
 
 
 def _atomic_torch_save(obj: object, path: Path) -> None:

@@ -37,7 +37,7 @@ from torch import nn
 
 from musicrl._music import bar_fit_fraction, count_bars, prompt_key
 from musicrl.corpus import DURATION_TICKS, LENGTHS, Melody, Prompt
-from musicrl.rewards.adherence import _atomic_torch_save
+from musicrl.rewards.adherence import _atomic_torch_save, _first_line, load_reward_payload
 
 __all__ = [
     "TIE_METHODS",
@@ -302,8 +302,8 @@ class PreferenceRewardModel:
         Raises
         ------
         ValueError
-            If the lengths differ, a choice is not ``A``/``B``/``tie``, or there are
-            fewer than 2 records.
+            If the lengths differ, a choice is not ``A``/``B``/``tie``, there are
+            fewer than 2 records, or every record is a tie.
         """
         n = len(choices)
         if not (len(prompts) == len(melodies_a) == len(melodies_b) == n):
@@ -314,6 +314,10 @@ class PreferenceRewardModel:
         if n < 2:
             raise ValueError(f"need at least 2 preference records to fit; got {n}")
         y = _choice_codes(choices)
+        if all(c == "tie" for c in choices):
+            raise ValueError(
+                f"need at least one record with choice 'A' or 'B' to fit; all {n} are ties"
+            )
         xa = self.features(prompts, melodies_a)
         xb = self.features(prompts, melodies_b)
         rng = np.random.default_rng(self.seed)
@@ -412,12 +416,16 @@ class PreferenceRewardModel:
         Raises
         ------
         ValueError
-            If the file is not a preference reward model.
+            If the file is unreadable or not a preference reward model (names the file).
         """
-        payload = torch.load(Path(path), map_location="cpu", weights_only=True)
-        if not isinstance(payload, dict) or payload.get("kind") != "preference":
-            raise ValueError(f"{path} is not a preference reward model file (kind != 'preference')")
-        model = cls(hidden=int(payload["hidden"]), ties=payload["ties"])
-        model.net_.load_state_dict(payload["state_dict"])
+        payload = load_reward_payload(path, "preference", "a preference reward model file")
+        try:
+            model = cls(hidden=int(payload["hidden"]), ties=payload["ties"])
+            model.net_.load_state_dict(payload["state_dict"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as err:
+            raise ValueError(
+                f"{path} is not a valid preference reward model file ({_first_line(err)}); "
+                "train it again with musicrl train-reward"
+            ) from None
         model.net_.eval()
         return model
