@@ -206,3 +206,11 @@ def test_interrupt_wrapped_by_a_library_counts_as_interrupt() -> None:
     wrapped.__context__ = KeyboardInterrupt()
     assert _interrupted(wrapped)
     assert not _interrupted(RuntimeError("plain failure"))
+
+
+def test_perplexity_names_float_tokens(model_dir: Path) -> None:
+    from prunekit.evaluation import perplexity
+
+    model = load_model(model_dir).model
+    with pytest.raises(TypeError, match="tokens must be an integer torch tensor"):
+        perplexity(model, torch.rand(1, 200), seqlen=32, progress=False)

@@ -132,7 +132,10 @@ def perplexity(
     Raises
     ------
     ValueError
-        If the stream is shorter than one window, or an argument is out of range.
+        If the stream is shorter than one window, an argument is out of range, or
+        ``seqlen`` exceeds a GPT-2/OPT model's position table.
+    TypeError
+        If ``tokens`` is not an integer tensor.
 
     Examples
     --------
@@ -157,6 +160,16 @@ def perplexity(
         if not isinstance(stride, int) or not 1 <= stride <= seqlen:
             raise ValueError(f"stride must be an integer in [1, seqlen={seqlen}]; got {stride!r}")
     check_seqlen(model, seqlen)
+    if not isinstance(tokens, torch.Tensor) or tokens.is_floating_point() or tokens.is_complex():
+        raise TypeError(
+            "tokens must be an integer torch tensor of token ids, shape (1, N) or (N,) "
+            "(prunekit.data.evaluation_tokens); got "
+            + (
+                f"a {tokens.dtype} tensor"
+                if isinstance(tokens, torch.Tensor)
+                else type(tokens).__name__
+            )
+        )
     flat = tokens.reshape(-1)
     if tokens.dim() == 2 and tokens.shape[0] != 1:
         raise ValueError(f"tokens must have shape (1, N) or (N,); got {tuple(tokens.shape)}")
