@@ -170,3 +170,24 @@ def test_sklearn_wrapper_sample_size_must_be_an_integer() -> None:
 def test_a_transposed_vector_is_named_as_such() -> None:
     with pytest.raises(ValueError, match=r"shape \(1, 200\) looks transposed"):
         BoundedKDE(bounds=(0, 1)).fit(U[None, :200])
+
+
+def test_counts_fall_back_to_silverman_instead_of_spikes(caplog: pytest.LogCaptureFixture) -> None:
+    counts = RNG.poisson(3, 1000).astype(float)  # 11 or so distinct values, gap 1
+    with caplog.at_level("WARNING", logger="boundedkde.estimator"):
+        kde = BoundedKDE(bounds=(0, None)).fit(counts)
+    assert "below the smallest gap" in caplog.text
+    silverman = BoundedKDE(bounds=(0, None), method=kde.method_, bandwidth="silverman")
+    # Silverman's rule on the (refined) grid the fit had reached: the binned spread
+    # differs from the default grid's in the fourth digit.
+    assert kde.bandwidth_ == pytest.approx(silverman.fit(counts).bandwidth_, rel=1e-3)
+    _, y = kde.grid(4001)
+    assert y.max() < 1.0  # ISJ alone gave h ~ 1e-5 and a density peak in the thousands
+
+
+def test_continuous_heavy_tails_keep_isj(caplog: pytest.LogCaptureFixture) -> None:
+    x = np.abs(np.random.default_rng(1).standard_cauchy(5000))
+    with caplog.at_level("WARNING", logger="boundedkde.estimator"):
+        kde = BoundedKDE(bounds=(0, None)).fit(x)
+    assert "smallest gap" not in caplog.text
+    assert kde.bandwidth_ < 1.0

@@ -602,6 +602,21 @@ class BoundedKDE:
             dx = (ghi - glo) / (m - 1)
             if isinstance(bandwidth, str):
                 h = _bandwidth_value(bandwidth, counts, glo, ghi, n_eff, method, kernel, raw)
+        if h < dx and isinstance(bandwidth, str) and bandwidth != "silverman" and raw is not None:
+            gap = _smallest_gap(*raw)
+            if h < gap:
+                # Narrower than every gap between distinct values: the rule has resolved
+                # the data into atoms (counts, values rounded to a coarse unit), and the
+                # "density" would be a train of spikes. Silverman's rule sees only the
+                # spread (as fit_nd does for such an axis).
+                logger.warning(
+                    "bandwidth %r gave %.3g, below the smallest gap %.3g between distinct "
+                    "values (discrete or coarsely rounded data); using Silverman's rule",
+                    bandwidth,
+                    h,
+                    gap,
+                )
+                h = _bandwidth_value("silverman", counts, glo, ghi, n_eff, method, kernel, raw)
         if h < dx:
             logger.warning(
                 "bandwidth %.3g is below the grid spacing %.3g; increase grid_size", h, dx
@@ -946,6 +961,12 @@ class BoundedKDE:
             kernel=self.kernel,
         )
         return out._adopt_nd(self._nd.marginal(idx))
+
+
+def _smallest_gap(x: FloatArray, w: FloatArray | None) -> float:
+    """Smallest positive gap between distinct values of ``x`` (weight > 0); inf if one."""
+    values = np.unique(x if w is None else x[w > 0])
+    return float(np.min(np.diff(values))) if values.size > 1 else math.inf
 
 
 def _equal(a: Any, b: Any) -> bool:
