@@ -946,14 +946,7 @@ class BoundedKDE:
             raise ValueError("marginal of BoundedKDE needs a 2-D or 3-D fit; this fit is 1-D")
         idx = [int(axes)] if np.ndim(axes) == 0 else [int(a) for a in axes]
         if len(idx) == 1:
-            params = self._nd.marginal_1d_params(idx[0])
-            kde = BoundedKDE(
-                bounds=params["bounds"],
-                method=params["method"],
-                bandwidth=params["bandwidth"],
-                kernel=self.kernel,
-            )
-            return kde.fit(params["x"], params["weights"])
+            return marginal_1d(self._nd, idx[0], self.kernel)
         out = BoundedKDE(
             bounds=[self.bounds_[i] for i in idx],  # type: ignore[arg-type]
             method=[self.method_[i] for i in idx],  # type: ignore[arg-type]
@@ -961,6 +954,19 @@ class BoundedKDE:
             kernel=self.kernel,
         )
         return out._adopt_nd(self._nd.marginal(idx))
+
+
+def marginal_1d(nd: NDFit, axis: int, kernel: str) -> BoundedKDE:
+    """The 1-D marginal of a 2-D/3-D fit on ``axis``: a BoundedKDE fitted to that column
+    with the axis's bounds, method and bandwidth (:meth:`NDFit.marginal_1d_params`)."""
+    params = nd.marginal_1d_params(axis)
+    kde = BoundedKDE(
+        bounds=params["bounds"],
+        method=params["method"],
+        bandwidth=params["bandwidth"],
+        kernel=kernel,
+    )
+    return kde.fit(params["x"], params["weights"])
 
 
 def _smallest_gap(x: FloatArray, w: FloatArray | None) -> float:

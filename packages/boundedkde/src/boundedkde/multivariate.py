@@ -45,6 +45,7 @@ from scipy.spatial import cKDTree
 from scipy.special import logsumexp
 
 from . import _nd_grid as g
+from ._inputs import to_float_array
 from .bandwidth import isj, silverman
 from .estimator import _binning_range, auto_method
 from .transforms import TRANSFORMS, default_transform
@@ -247,13 +248,7 @@ def _as_weights(weights: ArrayLike | None, n: int, d: int) -> FloatArray | None:
     """
     if weights is None:
         return None
-    try:
-        w = np.asarray(weights, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(
-            f"weights must be an array of non-negative numbers or None; got "
-            f"{type(weights).__name__}"
-        ) from exc
+    w = to_float_array(weights, "weights")
     if w.shape != (n,):
         raise ValueError(f"weights must have shape ({n},) to match x; got {w.shape}")
     if not np.all(np.isfinite(w)):
@@ -617,13 +612,7 @@ class NDFit:
         return z, logj
 
     def _check_points(self, points: ArrayLike) -> FloatArray:
-        try:
-            pts = np.asarray(points, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(
-                f"points must be an array of real numbers of shape (m, {self.d}); got "
-                f"{type(points).__name__} {points!r:.80}"
-            ) from exc
+        pts = to_float_array(points, "points")
         if pts.ndim == 1 and pts.shape[0] == self.d:
             pts = pts[None, :]
         if pts.ndim != 2 or pts.shape[1] != self.d:

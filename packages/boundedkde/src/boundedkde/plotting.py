@@ -77,16 +77,9 @@ def _marginal(kde: Any, axes: list[int]) -> Any:
         return kde.marginal(axes)
     if len(axes) >= 2:
         return kde.marginal(axes)
-    from boundedkde.estimator import BoundedKDE
+    from boundedkde.estimator import marginal_1d
 
-    params = kde.marginal_1d_params(axes[0])
-    one = BoundedKDE(
-        bounds=params["bounds"],
-        method=params["method"],
-        bandwidth=params["bandwidth"],
-        kernel=kde.kernel,
-    )
-    return one.fit(params["x"], params["weights"])
+    return marginal_1d(kde, axes[0], kde.kernel)
 
 
 def _check_points(points: Any, func: str) -> int:

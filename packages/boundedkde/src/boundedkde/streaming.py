@@ -202,14 +202,21 @@ def bin_dask(
         if warr is None:
             dmin, dmax = dask.compute(arr.min(), arr.max())
         else:
-            wmin, wmax = dask.compute(warr.min(), warr.max())
+            import dask.array as da
+
+            # One pass for the weights' range and the range of the data they carry.
+            pos = warr > 0
+            dmin, dmax, wmin, wmax = dask.compute(
+                da.where(pos, arr, math.inf).min(),
+                da.where(pos, arr, -math.inf).max(),
+                warr.min(),
+                warr.max(),
+            )
             if not (math.isfinite(wmin) and math.isfinite(wmax) and wmin >= 0 and wmax > 0):
                 raise ValueError(
                     "weights must be finite, non-negative and not all zero; got values in "
                     f"[{float(wmin):g}, {float(wmax):g}]"
                 )
-            pos = warr > 0
-            dmin, dmax = dask.compute(arr[pos].min(), arr[pos].max())
         dmin, dmax = float(dmin), float(dmax)
         if not (math.isfinite(dmin) and math.isfinite(dmax)):
             raise ValueError("x must be finite; the Dask data has NaN or inf")
