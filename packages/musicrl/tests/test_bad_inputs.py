@@ -12,11 +12,11 @@ from __future__ import annotations
 import importlib
 import json
 import math
-import os
 import sqlite3
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner, Result
@@ -83,7 +83,7 @@ def _files(root: Path) -> set[str]:
 def test_corrupt_weights_name_the_file(ck: Path, kind: str) -> None:
     weights = ck / "model.safetensors"
     data = {
-        "random": os.urandom(5000),
+        "random": np.random.default_rng(5000).bytes(5000),
         "truncated": weights.read_bytes()[:1000],
         "json": (ck / "config.json").read_bytes(),
     }[kind]
@@ -173,7 +173,7 @@ def test_corrupt_reward_model_files_name_the_file(
     bad = tmp_path / "bad.pt"
     bad.write_bytes(
         {
-            "random": os.urandom(3000),
+            "random": np.random.default_rng(3000).bytes(3000),
             "truncated": good.read_bytes()[:500],
             "json": b'{"type": "melody"}\n',
             "empty": b"",

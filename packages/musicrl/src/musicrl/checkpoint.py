@@ -173,7 +173,6 @@ def load_checkpoint(path: str | Path, device: str | torch.device | None = None) 
         file, or the files do not fit together (the weights' tensors do not match the
         config's shapes); the message names the file.
     """
-    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     p = Path(path)
@@ -213,7 +212,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device | None = None) 
     weights = p / "model.safetensors"
     try:
         state = load_file(str(weights), device="cpu")
-    except (SafetensorError, OSError) as err:
+    except Exception as err:  # SafetensorError, OSError, or whatever corrupt bytes provoke
         raise ValueError(
             f"{weights} is not a readable safetensors checkpoint ({err}); it may be corrupt "
             "or truncated: save the checkpoint again"

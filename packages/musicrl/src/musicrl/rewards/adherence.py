@@ -380,7 +380,7 @@ def load_reward_payload(path: str | os.PathLike[str], kind: str, what: str) -> d
         raise FileNotFoundError(f"{what} {str(p)!r} does not exist")
     try:
         payload = torch.load(p, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as err:
+    except Exception as err:  # corrupt bytes can make the unpickler raise any error
         raise ValueError(
             f"{p} is not a readable reward model file (expected {what} written by musicrl "
             f"train-reward; torch.load failed: {_first_line(err)})"
