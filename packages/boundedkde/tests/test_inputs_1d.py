@@ -44,6 +44,21 @@ def test_a_bound_within_the_kernels_reach_stays_a_grid_end() -> None:
     assert float(np.trapezoid(y, x)) == pytest.approx(1.0, abs=1e-6)
 
 
+@pytest.mark.parametrize("lower", [-1e6, -1e300])
+def test_only_the_far_bound_the_kernel_reaches_becomes_a_grid_end(lower: float) -> None:
+    # Both bounds are beyond the padding; the kernel reaches 1.15 but not the lower one.
+    # The refit used to lay the grid over both bounds, [-1e6, 1.15], leaving the data
+    # a few nodes (pdf about 0.55 instead of 1 on uniform data).
+    kde = BoundedKDE(bounds=(lower, 1.15)).fit(U)
+    ref = BoundedKDE(bounds=(None, 1.15)).fit(U)
+    assert 1.15 - U.max() < 8 * kde.bandwidth_ < U.min() - lower
+    pts = np.linspace(0.0, 1.15, 117)
+    np.testing.assert_allclose(kde.pdf(pts), ref.pdf(pts), rtol=1e-12, atol=1e-12)
+    x, _ = kde.grid(512)
+    assert x[-1] == 1.15
+    assert x[0] > -1.0
+
+
 @pytest.mark.parametrize("bounds", [(-1e200, None), (-1e300, 1e300), (0.0, np.finfo(float).max)])
 def test_huge_finite_bounds_fit_like_open_ones(bounds: tuple[float, float | None]) -> None:
     kde = BoundedKDE(bounds=bounds).fit(U)

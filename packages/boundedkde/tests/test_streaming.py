@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from boundedkde import BoundedKDE
+from boundedkde.estimator import MAX_GRID_SIZE
 from boundedkde.streaming import BinnedData, bin_chunk
 
 
@@ -38,6 +39,69 @@ def test_partial_fit_open_side_grows_the_grid_exactly() -> None:
     assert stream.pdf(-0.1) == 0.0
 
 
+@pytest.mark.parametrize("anchor", [None, 0.0, 0.1])
+def test_coarsening_equals_binning_at_twice_the_spacing(anchor: float | None) -> None:
+    x = np.random.default_rng(5).uniform(0.2, 1.0, size=3000)
+    w = np.random.default_rng(6).uniform(0.5, 2.0, size=3000)
+    fine = bin_chunk(x, w, 0.15, 0.05 / 64, 64 * 17 + 1)
+    fine = BinnedData(
+        *[
+            getattr(fine, f)
+            for f in ("grid_lo", "step", "counts", "total_weight", "sum_w2", "data_min", "data_max")
+        ],
+        anchor,
+    )
+    coarse = fine.coarsen()
+    assert coarse.step == 2 * fine.step
+    if anchor is not None:  # the anchor stays a node
+        k = (anchor - coarse.grid_lo) / coarse.step
+        assert k == pytest.approx(round(k), abs=1e-9)
+    direct = bin_chunk(x, w, coarse.grid_lo, coarse.step, coarse.counts.size)
+    np.testing.assert_allclose(coarse.counts, direct.counts, rtol=1e-12, atol=1e-12)
+
+
+def test_partial_fit_grid_stays_bounded_when_later_chunks_reach_far() -> None:
+    # The first chunk's range sets the spacing; a later chunk 10^7 of those ranges away
+    # used to need a 1.2 TiB grid (MemoryError). The grid is coarsened exactly instead.
+    rng = np.random.default_rng(9)
+    first, later = rng.uniform(0.1, 0.2, size=50), rng.uniform(0.0, 1e6, size=50)
+    kde = BoundedKDE(bounds=(0, None), method="reflect")
+    kde.partial_fit(first)
+    kde.partial_fit(later)
+    state = kde._stream
+    assert state.counts.size <= MAX_GRID_SIZE
+    assert state.counts.sum() == pytest.approx(100.0, rel=1e-12)
+    direct = bin_chunk(
+        np.concatenate([first, later]), None, state.grid_lo, state.step, state.counts.size
+    )
+    np.testing.assert_allclose(state.counts, direct.counts, rtol=1e-9, atol=1e-12)
+    pts, dens = kde.grid()
+    assert np.trapezoid(dens, pts) == pytest.approx(1.0, abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    "bounds",
+    [(0.0, 1e6), (-1e6, 1.15), (-1e6, 1e6), (-1e300, 1.15), (-0.2, 1.2), (-1e6, None)],
+)
+def test_partial_fit_with_far_bounds_matches_fit(bounds: tuple[float, float | None]) -> None:
+    # A far finite bound is an open side of the stream's grid (laid out on a lattice
+    # through the bound) until the kernel reaches it; a stream used to stretch the grid
+    # to the bound (pdf 0.03 instead of 1 at 1e6).
+    x = np.random.default_rng(7).uniform(size=5000)
+    stream = BoundedKDE(bounds=bounds, method="linear-mbc")
+    for chunk in np.split(x, 5):
+        stream.partial_fit(chunk)
+    one = BoundedKDE(bounds=bounds, method="linear-mbc").fit(x)
+    pts = np.linspace(0.0, 1.0, 101)
+    ref = one.pdf(pts)
+    np.testing.assert_allclose(stream.pdf(pts), ref, rtol=0, atol=2e-3 * ref.max())
+    assert stream.bandwidth_ == pytest.approx(one.bandwidth_, rel=1e-2)
+    assert float(stream.cdf(1.0)) == pytest.approx(float(one.cdf(1.0)), abs=1e-3)
+    x_grid, _ = stream.grid(256)
+    assert x_grid[0] > -1.0  # the grid spans the data, not the bounds
+    assert x_grid[-1] < 2.0
+
+
 def test_binned_data_addition_checks_grids() -> None:
     a = BinnedData(0.0, 0.1, np.ones(11), 1.0, 1.0, 0.0, 1.0)
     with pytest.raises(ValueError, match="different grids"):
@@ -66,6 +130,21 @@ def test_dask_array_equals_in_memory_fit() -> None:
     np.testing.assert_allclose(dist.pdf(pts), ref, rtol=0, atol=1e-12 * ref.max())
 
 
+@pytest.mark.parametrize("bounds", [(0.0, 1e6), (-1e6, 1.15), (-1e300, 1e300)])
+def test_dask_with_far_bounds_equals_in_memory_fit(bounds: tuple[float, float]) -> None:
+    import dask.array as da
+
+    x = np.random.default_rng(8).uniform(size=20_000)
+    kw = {"bounds": bounds, "method": "linear-mbc", "grid_size": 4096}
+    mem = BoundedKDE(**kw).fit(x)
+    dist = BoundedKDE(**kw).fit(da.from_array(x, chunks=6_000))
+    pts = np.linspace(0, 1.15, 231)
+    ref = mem.pdf(pts)
+    assert ref.max() < 2.0  # not the stretched grid's spikes or flat 0.03
+    np.testing.assert_allclose(dist.pdf(pts), ref, rtol=0, atol=1e-12 * ref.max())
+    assert dist.bandwidth_ == pytest.approx(mem.bandwidth_, rel=1e-12)
+
+
 def test_dask_dataframe_column_on_a_local_cluster(tmp_path: object) -> None:
     distributed = pytest.importorskip("distributed")
     dd = pytest.importorskip("dask.dataframe")
@@ -73,10 +152,16 @@ def test_dask_dataframe_column_on_a_local_cluster(tmp_path: object) -> None:
 
     x = np.random.default_rng(4).beta(2, 5, size=50_000)
     frame = dd.from_pandas(pd.DataFrame({"share": x}), npartitions=5)
-    with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-        dashboard_address=":0",
-    ) as cluster, distributed.Client(cluster):
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=":0",
+        ) as cluster,
+        distributed.Client(cluster),
+    ):
         dist = BoundedKDE(bounds=(0, 1), method="reflect", grid_size=2048).fit(frame["share"])
     mem = BoundedKDE(bounds=(0, 1), method="reflect", grid_size=2048).fit(x)
     pts = np.linspace(0, 1, 101)

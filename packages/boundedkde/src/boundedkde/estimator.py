@@ -364,14 +364,12 @@ class BoundedKDE:
                 refine=rebin if grid_size is None else None,
                 raw=(data, w),
             )
-            if transform is not None or grid_bounds == bounds:
+            if transform is not None:
                 break
-            reach = kernel.cutoff * self.bandwidth_
-            lo_ok = grid_bounds[0] is not None or lo is None or xmin - lo > reach
-            hi_ok = grid_bounds[1] is not None or hi is None or hi - xmax > reach
-            if lo_ok and hi_ok:
+            reached = _reached_bounds(bounds, grid_bounds, (xmin, xmax), kernel, self.bandwidth_)
+            if reached == grid_bounds:
                 break  # the far bounds are out of the kernel's reach: no boundary to correct
-            grid_bounds = bounds
+            grid_bounds = reached
         self.bounds_ = bounds
         self.method_ = method
         self.transform_ = transform.name if transform is not None else None
@@ -389,8 +387,17 @@ class BoundedKDE:
         """A Dask array or DataFrame column: bin per chunk on the workers, fit the sum."""
         bounds, _, _, _, grid_size = self._check_params()
         size = grid_size if grid_size is not None else DEFAULT_GRID_SIZE
-        binned = bin_dask(x, weights, bounds, size, _OPEN_PAD)
-        return self._fit_stream(binned, bounds)
+
+        def layout(dmin: float, dmax: float) -> BoundsLike:
+            return _near_bounds(bounds, dmin, dmax)
+
+        binned = bin_dask(x, weights, bounds, size, _OPEN_PAD, layout)
+
+        def rebin(grid_bounds: BoundsLike) -> BinnedData:
+            # The kernel reaches a far bound: bin the data again with the grid ending on it.
+            return bin_dask(x, weights, grid_bounds, size, _OPEN_PAD)
+
+        return self._fit_stream(binned, bounds, rebin)
 
     def partial_fit(self, x: ArrayLike, weights: ArrayLike | None = None) -> BoundedKDE:
         """Add a chunk of 1-D data to the estimate (streams; the sum of chunks is one fit).
@@ -399,7 +406,11 @@ class BoundedKDE:
         additive), then the bandwidth and boundary correction are computed on the merged
         counts, as :meth:`fit` does from raw data. The grid is the bounds where finite;
         on an open side it starts from the first chunk's range (padded by 10%) and grows
-        by whole nodes when later chunks fall beyond it, which keeps the counts exact.
+        by whole nodes when later chunks fall beyond it, which keeps the counts exact
+        (past ``2**20`` nodes it is coarsened two-to-one, also exactly). A finite bound
+        far from the first chunk (beyond that padding) is laid out as an open side on
+        a lattice through the bound, and the grid is extended to it by whole nodes if
+        the kernel reaches it (guide.md, "Far bounds").
         ``method="auto"`` resolves to ``"linear-mbc"`` here (the pole test needs raw
         data); the transform methods and callable bandwidths need :meth:`fit`.
 
@@ -435,20 +446,33 @@ class BoundedKDE:
         v.check_data_range(dmin, dmax, *bounds)
         state: BinnedData | None = self.__dict__.get("_stream")
         if state is None:
-            glo, ghi = _binning_range(dmin, dmax, bounds)
-            if glo == ghi:
-                glo, ghi = glo - 0.5, ghi + 0.5
             size = grid_size if grid_size is not None else DEFAULT_GRID_SIZE
-            state = BinnedData(
-                glo, (ghi - glo) / (size - 1), np.zeros(size), 0.0, 0.0, math.inf, -math.inf
-            )
+            state = _stream_grid(bounds, dmin, dmax, size)
         else:
-            state = state.extend(min(dmin, state.grid_lo), max(dmax, state.grid_hi))
+            state = state.extend(
+                min(dmin, state.grid_lo), max(dmax, state.grid_hi), max_size=MAX_GRID_SIZE
+            )
         state = state + bin_chunk(xa, w, state.grid_lo, state.step, state.counts.size)
-        self._stream = state
-        return self._fit_stream(state, bounds)
+        self._stream = merged = state
 
-    def _fit_stream(self, binned: BinnedData, bounds: BoundsLike) -> BoundedKDE:
+        def rebin(grid_bounds: BoundsLike) -> BinnedData:
+            # The kernel reaches a far bound: extend the grid to it (it is a lattice node).
+            lo, hi = grid_bounds
+            return merged.extend(
+                merged.grid_lo if lo is None else lo,
+                merged.grid_hi if hi is None else hi,
+                max_size=MAX_GRID_SIZE,
+                to_nodes=True,
+            )
+
+        return self._fit_stream(state, bounds, rebin)
+
+    def _fit_stream(
+        self,
+        binned: BinnedData,
+        bounds: BoundsLike,
+        rebin: Callable[[BoundsLike], BinnedData],
+    ) -> BoundedKDE:
         lo, hi = bounds
         if math.isnan(binned.total_weight):
             raise ValueError(
@@ -461,15 +485,37 @@ class BoundedKDE:
             raise ValueError("weights must not all be zero; got a total weight of 0")
         self._nd = None
         self.d_ = 1
-        return self._fit_binned(
-            binned.counts,
-            binned.grid_lo if lo is None else lo,
-            binned.grid_hi if hi is None else hi,
-            binned.total_weight,
-            binned.sum_w2,
-            binned.data_min,
-            binned.data_max,
-        )
+        # A finite bound is a grid end unless it was far from the data when the grid was
+        # laid out (it is then an open side, as in fit(), until the kernel reaches it).
+        grid_bounds = _grid_ends(binned, bounds)
+        while True:
+            glo = binned.grid_lo if grid_bounds[0] is None else grid_bounds[0]
+            ghi = binned.grid_hi if grid_bounds[1] is None else grid_bounds[1]
+            self._fit_counts(
+                binned.counts,
+                glo,
+                ghi,
+                binned.total_weight,
+                binned.sum_w2,
+                (binned.data_min, binned.data_max),
+                bounds,
+                grid_bounds,
+            )
+            reached = _reached_bounds(
+                bounds,
+                grid_bounds,
+                (binned.data_min, binned.data_max),
+                self._check_params()[3],
+                self.bandwidth_,
+            )
+            if reached == grid_bounds:
+                return self  # the far bounds are out of the kernel's reach
+            binned = rebin(reached)
+            grid_bounds = _grid_ends(binned, bounds)
+            if grid_bounds != reached:
+                raise RuntimeError(  # pragma: no cover - a lattice through the bound
+                    "internal error: the stream's grid could not be extended to a bound"
+                )
 
     def _fit_multivariate(self, x: ArrayLike, weights: ArrayLike | None) -> BoundedKDE:
         """2-D and 3-D data: the grid path of :func:`boundedkde.multivariate.fit_nd`."""
@@ -536,21 +582,46 @@ class BoundedKDE:
         without raw data and resolves to ``"linear-mbc"``; the transform methods and callable
         bandwidths need raw data and are refused.
         """
-        bounds, method, bandwidth, kernel, _ = self._check_params()
+        bounds, _, _, _, _ = self._check_params()
         lo, hi = bounds
         v.check_data_range(float(data_min), float(data_max), lo, hi, name="data")
-        if method in TRANSFORM_METHODS or callable(bandwidth):
-            raise ValueError(
-                "the transform methods and callable bandwidths need the raw data; use fit()"
-            )
         if (lo is not None and grid_lo != lo) or (hi is not None and grid_hi != hi):
             raise ValueError(
                 f"grid_lo/grid_hi must equal the finite bounds ({lo}, {hi}); got "
                 f"({grid_lo}, {grid_hi})"
             )
-        bounded = (lo is not None, hi is not None)
+        return self._fit_counts(
+            counts,
+            grid_lo,
+            grid_hi,
+            total_weight,
+            sum_w2,
+            (float(data_min), float(data_max)),
+            bounds,
+            bounds,
+        )
+
+    def _fit_counts(
+        self,
+        counts: ArrayLike,
+        grid_lo: float,
+        grid_hi: float,
+        total_weight: float,
+        sum_w2: float,
+        data_range: tuple[float, float],
+        bounds: BoundsLike,
+        grid_bounds: BoundsLike,
+    ) -> BoundedKDE:
+        """Fit binned counts whose grid ends on the finite bounds in ``grid_bounds``
+        (the others, far from the data, are open sides of the grid)."""
+        _, method, bandwidth, kernel, _ = self._check_params()
+        if method in TRANSFORM_METHODS or callable(bandwidth):
+            raise ValueError(
+                "the transform methods and callable bandwidths need the raw data; use fit()"
+            )
+        bounded = (grid_bounds[0] is not None, grid_bounds[1] is not None)
         if method == "auto":
-            method = select_method(bounded, (False, False))
+            method = select_method((bounds[0] is not None, bounds[1] is not None), (False, False))
         n_eff = total_weight * total_weight / sum_w2
         self.pole_tests_ = (None, None)
         self.scale_check_ = None
@@ -561,7 +632,7 @@ class BoundedKDE:
             float(grid_lo),
             float(grid_hi),
             n_eff,
-            (float(data_min), float(data_max)),
+            data_range,
             bounded=bounded,
             method=method,
             bandwidth=bandwidth,
@@ -1002,6 +1073,90 @@ def _binning_range(dmin: float, dmax: float, bounds: BoundsLike) -> tuple[float,
     pad = _OPEN_PAD * (dmax - dmin)
     lo, hi = bounds
     return (lo if lo is not None else dmin - pad, hi if hi is not None else dmax + pad)
+
+
+def _grid_ends(binned: BinnedData, bounds: BoundsLike) -> BoundsLike:
+    """The finite bounds that are end nodes of ``binned``'s grid.
+
+    A node computed as ``anchor + k * step`` is within about ``2**40 * eps`` steps of
+    the bound it stands for (``_stream_grid`` keeps ``k`` below ``2**40``), far below
+    the tolerance of ``1e-3`` steps; a far bound laid out as an open side is at least
+    the open side's padding away.
+    """
+    tol = 1e-3 * binned.step
+    lo, hi = bounds
+    return (
+        lo if lo is not None and abs(binned.grid_lo - lo) <= tol else None,
+        hi if hi is not None and abs(binned.grid_hi - hi) <= tol else None,
+    )
+
+
+def _reached_bounds(
+    bounds: BoundsLike,
+    grid_bounds: BoundsLike,
+    data_range: tuple[float, float],
+    kernel: Kernel,
+    bandwidth: float,
+) -> BoundsLike:
+    """``grid_bounds`` plus the far finite bounds within the kernel's reach of the data.
+
+    Only a reached bound becomes a grid end: another far bound in the grid would
+    stretch it over that distance and leave the data a few nodes.
+    """
+    reach = kernel.cutoff * bandwidth
+    (lo, hi), (glo, ghi) = bounds, grid_bounds
+    return (
+        lo if glo is not None or (lo is not None and data_range[0] - lo <= reach) else None,
+        hi if ghi is not None or (hi is not None and hi - data_range[1] <= reach) else None,
+    )
+
+
+def _stream_grid(bounds: BoundsLike, dmin: float, dmax: float, size: int) -> BinnedData:
+    """An empty stream grid laid out for a first chunk with range ``[dmin, dmax]``.
+
+    As in ``fit``, a finite bound farther from the data than an open side's padding is
+    laid out as an open side (:func:`_near_bounds`). Since a stream cannot re-bin its
+    data, the grid is then a set of nodes of a lattice through that bound: a dyadic
+    refinement of the grid over both bounds when both are finite, so that extending
+    the grid to a bound later (when the kernel reaches it) is exact. A bound more than
+    ``2**40`` nodes away cannot be located to a node in floating point; it is left out
+    of the lattice (the kernel can never reach it).
+    """
+    near = _near_bounds(bounds, dmin, dmax)
+    glo, ghi = _binning_range(dmin, dmax, near)
+    if glo == ghi:
+        glo, ghi = glo - 0.5, ghi + 0.5
+    step = (ghi - glo) / (size - 1)
+    lo, hi = bounds
+    open_grid = BinnedData(glo, step, np.zeros(size), 0.0, 0.0, math.inf, -math.inf)
+    if near == bounds:
+        return open_grid
+    far = 2.0**40
+
+    def through(anchor: float, spacing: float) -> BinnedData:
+        first = math.floor((glo - anchor) / spacing)
+        last = math.ceil((ghi - anchor) / spacing)
+        return BinnedData(
+            anchor + first * spacing,
+            spacing,
+            np.zeros(last - first + 1),
+            0.0,
+            0.0,
+            math.inf,
+            -math.inf,
+            anchor,
+        )
+
+    if lo is not None and hi is not None:
+        full = (hi - lo) / (size - 1)
+        fine = full / 2.0 ** max(0, math.floor(math.log2(full / step)))
+        if (hi - lo) / fine < far:
+            return through(lo, fine)  # both bounds are lattice nodes
+    # One bound on the lattice: the nearer one (the other cannot be reached).
+    anchors = [b for b in (lo, hi) if b is not None and abs(b - 0.5 * (glo + ghi)) / step < far]
+    if not anchors:
+        return open_grid
+    return through(min(anchors, key=lambda b: abs(b - 0.5 * (glo + ghi))), step)
 
 
 def _to_transformed(

@@ -11,14 +11,16 @@ size, data range), so
   process's memory.
 
 The fit itself (bandwidth on the merged counts, boundary correction) runs on the
-summed counts with :meth:`boundedkde.BoundedKDE._fit_binned`. On an open side the grid
-is extended by whole nodes when new data falls beyond it, which keeps every node in
-place, so counts stay exact.
+summed counts. On an open side the grid is extended by whole nodes when new data falls
+beyond it, which keeps every node in place, so counts stay exact; when the extended grid
+would exceed a node limit it is coarsened two-to-one, which is also exact for linear
+binning (:meth:`BinnedData.coarsen`).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +49,9 @@ class BinnedData:
         Sum of weights and of squared weights (Kish's :math:`n_{eff} = (\\sum w)^2/\\sum w^2`).
     data_min, data_max : float
         Range of the observations with positive weight.
+    anchor : float or None
+        A point that is always a node of the lattice (a finite bound the grid does not
+        reach yet, so that extending the grid to it is exact), or None.
     """
 
     grid_lo: float
@@ -56,27 +61,66 @@ class BinnedData:
     sum_w2: float
     data_min: float
     data_max: float
+    anchor: float | None = None
 
     @property
     def grid_hi(self) -> float:
         return self.grid_lo + self.step * (self.counts.size - 1)
 
-    def extend(self, lo: float, hi: float) -> BinnedData:
-        """The same counts on a grid extended by whole nodes to cover ``[lo, hi]``."""
-        front = max(0, math.ceil((self.grid_lo - lo) / self.step - 1e-9))
-        back = max(0, math.ceil((hi - self.grid_hi) / self.step - 1e-9))
-        if not front and not back:
-            return self
-        counts = np.concatenate([np.zeros(front), self.counts, np.zeros(back)])
+    def _with(self, grid_lo: float, step: float, counts: FloatArray) -> BinnedData:
         return BinnedData(
-            self.grid_lo - front * self.step,
-            self.step,
+            grid_lo,
+            step,
             counts,
             self.total_weight,
             self.sum_w2,
             self.data_min,
             self.data_max,
+            self.anchor,
         )
+
+    def extend(
+        self, lo: float, hi: float, max_size: int | None = None, *, to_nodes: bool = False
+    ) -> BinnedData:
+        """The same counts on a grid extended by whole nodes to cover ``[lo, hi]``.
+
+        With ``max_size``, a grid that would need more nodes is first coarsened
+        (:meth:`coarsen`, exact) as often as needed. ``to_nodes=True`` says that ``lo``
+        and ``hi`` are lattice nodes (a bound the grid was laid out through): the
+        grid then ends on them, whatever the rounding of positions far from the anchor.
+        """
+        out = self
+        size = round if to_nodes else (lambda v: math.ceil(v - 1e-9))
+        while True:
+            front = max(0, size((out.grid_lo - lo) / out.step))
+            back = max(0, size((hi - out.grid_hi) / out.step))
+            if max_size is None or out.counts.size + front + back <= max_size:
+                break
+            out = out.coarsen()
+        if not front and not back:
+            return out
+        counts = np.concatenate([np.zeros(front), out.counts, np.zeros(back)])
+        return out._with(out.grid_lo - front * out.step, out.step, counts)
+
+    def coarsen(self) -> BinnedData:
+        """The counts on every other node (twice the spacing), exactly.
+
+        Linear binning with spacing ``2Δ`` equals linear binning with spacing ``Δ``
+        followed by moving each dropped node's weight half to each neighbour: a point at
+        ``t`` (in units of ``Δ``) between kept nodes ``0`` and ``2`` gets ``1 - t/2`` and
+        ``t/2`` either way. The kept nodes include ``anchor`` when there is one (a node
+        is added in front when needed).
+        """
+        counts, lo = self.counts, self.grid_lo
+        if self.anchor is not None and round((lo - self.anchor) / self.step) % 2:
+            counts, lo = np.concatenate([[0.0], counts]), lo - self.step
+        if counts.size % 2 == 0:
+            counts = np.concatenate([counts, [0.0]])
+        kept = counts[::2].copy()
+        half = 0.5 * counts[1::2]
+        kept[:-1] += half
+        kept[1:] += half
+        return self._with(lo, 2.0 * self.step, kept)
 
     def __add__(self, other: BinnedData) -> BinnedData:
         if not math.isclose(self.step, other.step, rel_tol=1e-12):
@@ -97,6 +141,7 @@ class BinnedData:
             self.sum_w2 + other.sum_w2,
             min(self.data_min, other.data_min),
             max(self.data_max, other.data_max),
+            self.anchor,
         )
 
 
@@ -157,7 +202,12 @@ def _as_dask_array(x: Any, name: str, lengths: bool = False) -> Any:
 
 
 def bin_dask(
-    x: Any, weights: Any, bounds: tuple[Bound, Bound], grid_size: int, pad: float
+    x: Any,
+    weights: Any,
+    bounds: tuple[Bound, Bound],
+    grid_size: int,
+    pad: float,
+    layout: Callable[[float, float], tuple[Bound, Bound]] | None = None,
 ) -> BinnedData:
     """Bin a Dask collection chunk by chunk where it lives and sum the partial counts.
 
@@ -175,6 +225,11 @@ def bin_dask(
         Grid nodes over the binned range.
     pad : float
         Padding of an open side as a fraction of the data range.
+    layout : callable, optional
+        ``layout(data_min, data_max) -> grid_bounds``: the finite bounds the grid ends on
+        (a bound returned as None is laid out as an open side). The estimator passes its
+        far-bound rule. With both bounds finite the first pass bins on the bounds, and a
+        second pass re-bins only if it shows a bound to be far from the data.
 
     Returns
     -------
@@ -198,35 +253,58 @@ def bin_dask(
     if warr is not None and warr.chunks != arr.chunks:
         warr = warr.rechunk(arr.chunks)
     lo, hi = bounds
-    if lo is None or hi is None:
-        if warr is None:
-            dmin, dmax = dask.compute(arr.min(), arr.max())
-        else:
-            import dask.array as da
-
-            # One pass for the weights' range and the range of the data they carry.
-            pos = warr > 0
-            dmin, dmax, wmin, wmax = dask.compute(
-                da.where(pos, arr, math.inf).min(),
-                da.where(pos, arr, -math.inf).max(),
-                warr.min(),
-                warr.max(),
-            )
-            if not (math.isfinite(wmin) and math.isfinite(wmax) and wmin >= 0 and wmax > 0):
-                raise ValueError(
-                    "weights must be finite, non-negative and not all zero; got values in "
-                    f"[{float(wmin):g}, {float(wmax):g}]"
-                )
-        dmin, dmax = float(dmin), float(dmax)
-        if not (math.isfinite(dmin) and math.isfinite(dmax)):
-            raise ValueError("x must be finite; the Dask data has NaN or inf")
-        width = dmax - dmin
-        glo = lo if lo is not None else dmin - pad * width
-        ghi = hi if hi is not None else dmax + pad * width
-        if (lo is not None and dmin < lo) or (hi is not None and dmax > hi):
-            glo, ghi = min(glo, dmin), max(ghi, dmax)  # reported as out of bounds later
+    if lo is not None and hi is not None:
+        first = _bin_pass(dask, arr, warr, lo, hi, grid_size)
+        dmin, dmax = first.data_min, first.data_max
+        if (
+            layout is None
+            or first.total_weight <= 0
+            or not (math.isfinite(dmin) and math.isfinite(dmax) and lo <= dmin <= dmax <= hi)
+        ):
+            return first  # bad data is reported by the caller
+        grid = layout(dmin, dmax)
+        if grid == bounds:
+            return first
     else:
-        glo, ghi = lo, hi
+        dmin, dmax = _data_range(dask, arr, warr)
+        grid = bounds if layout is None else layout(dmin, dmax)
+        if (lo is not None and dmin < lo) or (hi is not None and dmax > hi):
+            grid = bounds  # reported as out of bounds later
+    width = dmax - dmin
+    glo = grid[0] if grid[0] is not None else dmin - pad * width
+    ghi = grid[1] if grid[1] is not None else dmax + pad * width
+    glo, ghi = min(glo, dmin), max(ghi, dmax)
+    return _bin_pass(dask, arr, warr, glo, ghi, grid_size)
+
+
+def _data_range(dask: Any, arr: Any, warr: Any) -> tuple[float, float]:
+    """Range of the data with positive weight (one pass), with the weights' checks."""
+    if warr is None:
+        dmin, dmax = dask.compute(arr.min(), arr.max())
+    else:
+        import dask.array as da
+
+        # One pass for the weights' range and the range of the data they carry.
+        pos = warr > 0
+        dmin, dmax, wmin, wmax = dask.compute(
+            da.where(pos, arr, math.inf).min(),
+            da.where(pos, arr, -math.inf).max(),
+            warr.min(),
+            warr.max(),
+        )
+        if not (math.isfinite(wmin) and math.isfinite(wmax) and wmin >= 0 and wmax > 0):
+            raise ValueError(
+                "weights must be finite, non-negative and not all zero; got values in "
+                f"[{float(wmin):g}, {float(wmax):g}]"
+            )
+    dmin, dmax = float(dmin), float(dmax)
+    if not (math.isfinite(dmin) and math.isfinite(dmax)):
+        raise ValueError("x must be finite; the Dask data has NaN or inf")
+    return dmin, dmax
+
+
+def _bin_pass(dask: Any, arr: Any, warr: Any, glo: float, ghi: float, grid_size: int) -> BinnedData:
+    """One pass: bin every chunk on ``grid_size`` nodes over ``[glo, ghi]`` and sum."""
     step = (ghi - glo) / (grid_size - 1)
     blocks = arr.to_delayed().ravel()
     wblocks = [None] * len(blocks) if warr is None else list(warr.to_delayed().ravel())
