@@ -120,6 +120,22 @@ def test_finetune_resume_with_another_base_is_refused(tmp_path: Path) -> None:
     assert "(101, 24)" in str(err.value)
 
 
+def test_cli_refused_resume_leaves_the_run_log_unchanged(tmp_path: Path) -> None:
+    a, b = _tiny(tmp_path / "a"), _tiny(tmp_path / "b", d_model=24)
+    run = tmp_path / "run"
+    args = ["--out", run, "--rewards", "quality", "--steps", 1, "--batch-size", 2,
+            "--samples-per-prompt", 2, "--prompt", "C major, 4/4"]
+    r = _cli(["finetune", "--base", a, *args])
+    assert r.exit_code == 0, r.output
+    log = (run / "runs.jsonl").read_bytes()
+    files = _files(run)
+    r = _cli(["finetune", "--base", b, *args])
+    assert r.exit_code == 2, r.output
+    assert "not fine-tuned from this base model" in r.output
+    assert (run / "runs.jsonl").read_bytes() == log  # used to gain a params and a FAILED line
+    assert _files(run) == files
+
+
 @pytest.mark.parametrize(
     ("name", "text", "expected"),
     [

@@ -406,7 +406,7 @@ def finetune(
                 )
         from musicrl.checkpoint import load_checkpoint
         from musicrl.corpus import Prompt, load_corpus
-        from musicrl.finetune import FinetuneConfig
+        from musicrl.finetune import FinetuneConfig, check_resume
         from musicrl.finetune import finetune as _finetune
         from musicrl.rewards import (
             AdherenceClassifier,
@@ -447,6 +447,8 @@ def finetune(
             prompts = [p.prompt for p in load_corpus(subset=subset, seed=seed)]
         ck = load_checkpoint(base)
         created = not out.exists()
+        if not created:
+            check_resume(ck.model, config, out)  # a refused resumption leaves runs.jsonl as it was
         try:
             with RunTracker(out / "runs.jsonl", out.name, backend=track) as tracker:
                 tracker.log_params(

@@ -73,6 +73,7 @@ from torch import nn
 
 from musicrl._checks import check_int, check_number
 from musicrl.checkpoint import (
+    Checkpoint,
     check_finite_parameters,
     check_state_dict,
     load_checkpoint,
@@ -475,6 +476,46 @@ def _config_key(config: FinetuneConfig) -> dict[str, Any]:
     return d
 
 
+def check_resume(
+    base: MelodyTransformer, config: FinetuneConfig, out: Path
+) -> tuple[dict[str, Any], Checkpoint] | None:
+    """The last checkpoint of the run in ``out`` if it can resume with ``base`` and ``config``.
+
+    ``None`` when ``out`` holds no ``latest.json`` (a fresh run). The CLI calls this
+    before it opens the run log, so a refused resumption leaves the log as it was.
+
+    Raises
+    ------
+    ValueError
+        ``latest.json`` is malformed, records other settings, or its checkpoint was not
+        fine-tuned from a model of ``base``'s shape.
+    """
+    latest = out / "latest.json"
+    if not latest.is_file():
+        return None
+    info = read_json_file(latest, "the pointer to a fine-tune run's last checkpoint")
+    if info.get("config") != _config_key(config):
+        raise ValueError(
+            f"out_dir {str(out)!r} holds a checkpoint of a run with other settings "
+            f"({info.get('config')}); use a new out_dir or the same settings"
+        )
+    for key, kind in (("model", str), ("state", str), ("step", int)):
+        if not isinstance(info.get(key), kind):
+            raise ValueError(
+                f"{latest}: field {key!r} is missing or not a {kind.__name__}; "
+                "it is not a fine-tune run's latest.json (use a new out_dir)"
+            )
+    ckpt = load_checkpoint(out / info["model"])
+    check_state_dict(
+        base,
+        ckpt.model.state_dict(),
+        f"{out / info['model']} (the run's last checkpoint) was not fine-tuned from "
+        "this base model",
+        "the base model has",
+    )
+    return info, ckpt
+
+
 def finetune(
     base: MelodyTransformer,
     tokenizer: Tokenizer,
@@ -570,28 +611,9 @@ def _run(
 
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        latest = out / "latest.json"
-        if latest.is_file():
-            info = read_json_file(latest, "the pointer to a fine-tune run's last checkpoint")
-            if info.get("config") != _config_key(config):
-                raise ValueError(
-                    f"out_dir {str(out)!r} holds a checkpoint of a run with other settings "
-                    f"({info.get('config')}); use a new out_dir or the same settings"
-                )
-            for key, kind in (("model", str), ("state", str), ("step", int)):
-                if not isinstance(info.get(key), kind):
-                    raise ValueError(
-                        f"{latest}: field {key!r} is missing or not a {kind.__name__}; "
-                        "it is not a fine-tune run's latest.json (use a new out_dir)"
-                    )
-            ckpt = load_checkpoint(out / info["model"])
-            check_state_dict(
-                policy,
-                ckpt.model.state_dict(),
-                f"{out / info['model']} (the run's last checkpoint) was not fine-tuned from "
-                "this base model",
-                "the base model has",
-            )
+        resume = check_resume(base, config, out)
+        if resume is not None:
+            info, ckpt = resume
             policy.load_state_dict(ckpt.model.state_dict())
             state_file = out / info["state"]
             try:
