@@ -152,8 +152,11 @@ def check_weights(weights: Any, n: int) -> FloatArray | None:
     return w
 
 
-def check_data_range(xmin: float, xmax: float, lo: Bound, hi: Bound, name: str = "x") -> None:
-    """Finite, inside the bounds, not constant; from the min and max alone (no extra pass)."""
+def check_data_range(
+    xmin: float, xmax: float, lo: Bound, hi: Bound, name: str = "x", allow_constant: bool = False
+) -> None:
+    """Finite, inside the bounds, not constant (unless ``allow_constant``, for a later chunk
+    of a stream); from the min and max alone (no extra pass)."""
     if not (math.isfinite(xmin) and math.isfinite(xmax)):
         raise ValueError(
             f"{name} must contain only finite values; got NaN or infinite values "
@@ -164,7 +167,7 @@ def check_data_range(xmin: float, xmax: float, lo: Bound, hi: Bound, name: str =
             f"{name} has values outside bounds=({lo}, {hi}): min {xmin}, max {xmax}; bounds "
             "are never inferred from the data, so widen bounds or remove those values"
         )
-    if not xmax > xmin:
+    if not xmax > xmin and not allow_constant:
         raise ValueError(
             f"{name} is constant (every value with positive weight equals {xmin}); a density "
             "estimate needs at least two distinct values"

@@ -69,6 +69,10 @@ _MIN_H_OVER_DX = 8.0
 #: Padding of an open side of the binned range, as a fraction of the data range
 #: (Botev et al.'s reference implementation uses 10%).
 _OPEN_PAD = 0.1
+#: A stream stores its counts on a grid at least this many times finer than the fit's
+#: when the fit's grid is not known in advance (an open side or a far bound), so that
+#: moving them onto the fit's grid smooths by at most an eighth of its spacing.
+_STREAM_REFINE = 8
 #: A finite bound more than this many data ranges from the data gets no pole test: over
 #: the data, log(x - bound) departs from a straight line by about (range/distance)^2 / 2,
 #: under 1e-12 of the range there, so the bound can show neither a pole nor a zero.
@@ -281,11 +285,20 @@ class BoundedKDE:
         >>> BoundedKDE(bounds=(0, 1), method="reflect").fit(x).method_
         'reflect'
         """
+        return self._all_or_nothing(self._fit, x, weights)
+
+    def _all_or_nothing(
+        self,
+        step: Callable[[Any, Any], BoundedKDE],
+        x: Any,
+        weights: Any,
+    ) -> BoundedKDE:
+        """Run a fitting step; if it fails, the estimator is left as it was (fitted or
+        not, a stream without the failed chunk), never half-set."""
         saved = dict(self.__dict__)
         try:
-            return self._fit(x, weights)
+            return step(x, weights)
         except BaseException:
-            # A failed fit leaves the estimator as it was (fitted or not), never half-set.
             self.__dict__.clear()
             self.__dict__.update(saved)
             raise
@@ -303,6 +316,8 @@ class BoundedKDE:
         xa = v.check_x(x)
         w = v.check_weights(weights, xa.size)
         if w is not None:
+            if not np.all(w > 0):
+                xa, w = xa[w > 0], w[w > 0]  # zero weights carry nothing and may lie anywhere
             w = w / float(np.max(w))  # relative weights: no overflow in sums of squares
         lo, hi = bounds
         support = xa if w is None else xa[w > 0]
@@ -391,33 +406,39 @@ class BoundedKDE:
         def layout(dmin: float, dmax: float) -> BoundsLike:
             return _near_bounds(bounds, dmin, dmax)
 
-        binned = bin_dask(x, weights, bounds, size, _OPEN_PAD, layout)
+        first = bin_dask(x, weights, bounds, size, _OPEN_PAD, layout)
 
-        def rebin(grid_bounds: BoundsLike) -> BinnedData:
+        def counts_on(grid_bounds: BoundsLike, glo: float, ghi: float, m: int) -> FloatArray:
+            if m == first.counts.size and first.grid_lo == glo and first.grid_hi == ghi:
+                return first.counts
             # The kernel reaches a far bound: bin the data again with the grid ending on it.
-            return bin_dask(x, weights, grid_bounds, size, _OPEN_PAD)
+            again = bin_dask(x, weights, grid_bounds, m, _OPEN_PAD)
+            return again.rebin(glo, ghi, m)  # the same grid: exact
 
-        return self._fit_stream(binned, bounds, rebin)
+        return self._fit_stream(first, bounds, counts_on, refinable=False)
 
     def partial_fit(self, x: ArrayLike, weights: ArrayLike | None = None) -> BoundedKDE:
         """Add a chunk of 1-D data to the estimate (streams; the sum of chunks is one fit).
 
-        The chunks are linearly binned on one grid and their counts summed (binning is
-        additive), then the bandwidth and boundary correction are computed on the merged
-        counts, as :meth:`fit` does from raw data. The grid is the bounds where finite;
-        on an open side it starts from the first chunk's range (padded by 10%) and grows
-        by whole nodes when later chunks fall beyond it, which keeps the counts exact
-        (past ``2**20`` nodes it is coarsened two-to-one, also exactly). A finite bound
-        far from the first chunk (beyond that padding) is laid out as an open side on
-        a lattice through the bound, and the grid is extended to it by whole nodes if
-        the kernel reaches it (guide.md, "Far bounds").
-        ``method="auto"`` resolves to ``"linear-mbc"`` here (the pole test needs raw
-        data); the transform methods and callable bandwidths need :meth:`fit`.
+        The chunks are linearly binned on one storage grid and their counts summed
+        (binning is additive); the fit then lays out its grid as :meth:`fit` would for
+        the merged data (the bounds where finite and near the data, the data range
+        padded by 10% on an open side, far bounds as in guide.md, "Far bounds") and
+        computes the bandwidth and boundary correction there. The storage grid is the
+        fit's grid when both bounds are finite and near the first chunk (then the counts
+        are exactly those of :meth:`fit`); otherwise it is four times finer, starts from
+        the first chunk's padded range, grows by whole nodes when later chunks fall
+        beyond it and is coarsened two-to-one past ``2**20`` nodes (both exact), and the
+        fit's grid takes its counts by linear binning of the storage nodes (exact where
+        the nodes coincide, otherwise smoothing by at most a quarter of the fit's
+        spacing). ``method="auto"`` resolves to ``"linear-mbc"`` here (the pole test needs
+        raw data); the transform methods and callable bandwidths need :meth:`fit`. A
+        failed call leaves the estimator as it was.
 
         Parameters
         ----------
         x : array_like, shape (n,)
-            The chunk.
+            The chunk (after the first, it may be a single value).
         weights : array_like, shape (n,), optional
             Its non-negative weights.
 
@@ -437,42 +458,56 @@ class BoundedKDE:
         >>> bool(np.allclose(kde.pdf([0.0, 0.5]), one.pdf([0.0, 0.5]), rtol=1e-9))
         True
         """
+        return self._all_or_nothing(self._partial_fit, x, weights)
+
+    def _partial_fit(self, x: ArrayLike, weights: ArrayLike | None) -> BoundedKDE:
         bounds, _, _, _, grid_size = self._check_params()
         xc, wc = self._coerce(x, weights)
         xa = v.check_x(xc)
         w = v.check_weights(wc, xa.size)
-        support = xa if w is None else xa[w > 0]
-        dmin, dmax = float(support.min()), float(support.max())
-        v.check_data_range(dmin, dmax, *bounds)
+        if w is not None and not np.all(w > 0):
+            xa, w = xa[w > 0], w[w > 0]  # zero weights carry nothing and may lie anywhere
+        dmin, dmax = float(xa.min()), float(xa.max())
         state: BinnedData | None = self.__dict__.get("_stream")
         if state is None:
+            v.check_data_range(dmin, dmax, *bounds)
             size = grid_size if grid_size is not None else DEFAULT_GRID_SIZE
-            state = _stream_grid(bounds, dmin, dmax, size)
+            state = _stream_storage(bounds, dmin, dmax, size)
         else:
-            state = state.extend(
-                min(dmin, state.grid_lo), max(dmax, state.grid_hi), max_size=MAX_GRID_SIZE
+            v.check_data_range(dmin, dmax, *bounds, allow_constant=True)
+        # Whole nodes wherever the chunk reaches past the grid (also the first chunk, whose
+        # grid end may be computed a few ulps short of a bound on a lattice).
+        state = state.extend(
+            min(dmin, state.grid_lo), max(dmax, state.grid_hi), max_size=MAX_GRID_SIZE
+        )
+        chunk = bin_chunk(xa, w, state.grid_lo, state.step, state.counts.size)
+        if not chunk.total_weight > 0:
+            raise RuntimeError(  # pragma: no cover - the grid was extended to the chunk
+                f"internal error: a chunk in [{dmin}, {dmax}] fell outside the stream's grid "
+                f"[{state.grid_lo}, {state.grid_hi}]"
             )
-        state = state + bin_chunk(xa, w, state.grid_lo, state.step, state.counts.size)
-        self._stream = merged = state
+        merged = state + chunk
+        self._stream = merged
 
-        def rebin(grid_bounds: BoundsLike) -> BinnedData:
-            # The kernel reaches a far bound: extend the grid to it (it is a lattice node).
-            lo, hi = grid_bounds
-            return merged.extend(
-                merged.grid_lo if lo is None else lo,
-                merged.grid_hi if hi is None else hi,
-                max_size=MAX_GRID_SIZE,
-                to_nodes=True,
-            )
+        def counts_on(grid_bounds: BoundsLike, glo: float, ghi: float, m: int) -> FloatArray:
+            return merged.rebin(glo, ghi, m)
 
-        return self._fit_stream(state, bounds, rebin)
+        return self._fit_stream(merged, bounds, counts_on, refinable=grid_size is None)
 
     def _fit_stream(
         self,
         binned: BinnedData,
         bounds: BoundsLike,
-        rebin: Callable[[BoundsLike], BinnedData],
+        counts_on: Callable[[BoundsLike, float, float, int], FloatArray],
+        *,
+        refinable: bool,
     ) -> BoundedKDE:
+        """Fit merged binned data on the grid :meth:`fit` would lay out for it.
+
+        ``counts_on(grid_bounds, glo, ghi, m)`` gives the counts on ``m`` nodes from
+        ``glo`` to ``ghi`` (``_binning_range`` of the data with the finite bounds in
+        ``grid_bounds`` as grid ends).
+        """
         lo, hi = bounds
         if math.isnan(binned.total_weight):
             raise ValueError(
@@ -485,37 +520,34 @@ class BoundedKDE:
             raise ValueError("weights must not all be zero; got a total weight of 0")
         self._nd = None
         self.d_ = 1
-        # A finite bound is a grid end unless it was far from the data when the grid was
-        # laid out (it is then an open side, as in fit(), until the kernel reaches it).
-        grid_bounds = _grid_ends(binned, bounds)
+        _, _, _, kernel, grid_size = self._check_params()
+        m = grid_size if grid_size is not None else DEFAULT_GRID_SIZE
+        data_range = (binned.data_min, binned.data_max)
+        # As in fit(): a finite bound far from the data is an open side of the grid
+        # until the kernel reaches it.
+        grid_bounds = _near_bounds(bounds, *data_range)
         while True:
-            glo = binned.grid_lo if grid_bounds[0] is None else grid_bounds[0]
-            ghi = binned.grid_hi if grid_bounds[1] is None else grid_bounds[1]
+            glo, ghi = _binning_range(*data_range, grid_bounds)
+
+            def refine(size: int, gb: BoundsLike = grid_bounds) -> FloatArray:
+                g_lo, g_hi = _binning_range(*data_range, gb)
+                return counts_on(gb, g_lo, g_hi, size)
+
             self._fit_counts(
-                binned.counts,
+                counts_on(grid_bounds, glo, ghi, m),
                 glo,
                 ghi,
                 binned.total_weight,
                 binned.sum_w2,
-                (binned.data_min, binned.data_max),
+                data_range,
                 bounds,
                 grid_bounds,
+                refine if refinable else None,
             )
-            reached = _reached_bounds(
-                bounds,
-                grid_bounds,
-                (binned.data_min, binned.data_max),
-                self._check_params()[3],
-                self.bandwidth_,
-            )
+            reached = _reached_bounds(bounds, grid_bounds, data_range, kernel, self.bandwidth_)
             if reached == grid_bounds:
                 return self  # the far bounds are out of the kernel's reach
-            binned = rebin(reached)
-            grid_bounds = _grid_ends(binned, bounds)
-            if grid_bounds != reached:
-                raise RuntimeError(  # pragma: no cover - a lattice through the bound
-                    "internal error: the stream's grid could not be extended to a bound"
-                )
+            grid_bounds = reached
 
     def _fit_multivariate(self, x: ArrayLike, weights: ArrayLike | None) -> BoundedKDE:
         """2-D and 3-D data: the grid path of :func:`boundedkde.multivariate.fit_nd`."""
@@ -611,9 +643,12 @@ class BoundedKDE:
         data_range: tuple[float, float],
         bounds: BoundsLike,
         grid_bounds: BoundsLike,
+        refine: Callable[[int], FloatArray] | None = None,
     ) -> BoundedKDE:
         """Fit binned counts whose grid ends on the finite bounds in ``grid_bounds``
-        (the others, far from the data, are open sides of the grid)."""
+        (the others, far from the data, are open sides of the grid); ``refine(m)`` gives
+        the counts on ``m`` nodes of the same range, for a bandwidth narrow against the
+        spacing."""
         _, method, bandwidth, kernel, _ = self._check_params()
         if method in TRANSFORM_METHODS or callable(bandwidth):
             raise ValueError(
@@ -637,7 +672,7 @@ class BoundedKDE:
             method=method,
             bandwidth=bandwidth,
             kernel=kernel,
-            refine=None,
+            refine=refine,
             raw=None,
         )
         self.bounds_ = bounds
@@ -1075,22 +1110,6 @@ def _binning_range(dmin: float, dmax: float, bounds: BoundsLike) -> tuple[float,
     return (lo if lo is not None else dmin - pad, hi if hi is not None else dmax + pad)
 
 
-def _grid_ends(binned: BinnedData, bounds: BoundsLike) -> BoundsLike:
-    """The finite bounds that are end nodes of ``binned``'s grid.
-
-    A node computed as ``anchor + k * step`` is within about ``2**40 * eps`` steps of
-    the bound it stands for (``_stream_grid`` keeps ``k`` below ``2**40``), far below
-    the tolerance of ``1e-3`` steps; a far bound laid out as an open side is at least
-    the open side's padding away.
-    """
-    tol = 1e-3 * binned.step
-    lo, hi = bounds
-    return (
-        lo if lo is not None and abs(binned.grid_lo - lo) <= tol else None,
-        hi if hi is not None and abs(binned.grid_hi - hi) <= tol else None,
-    )
-
-
 def _reached_bounds(
     bounds: BoundsLike,
     grid_bounds: BoundsLike,
@@ -1111,52 +1130,38 @@ def _reached_bounds(
     )
 
 
-def _stream_grid(bounds: BoundsLike, dmin: float, dmax: float, size: int) -> BinnedData:
-    """An empty stream grid laid out for a first chunk with range ``[dmin, dmax]``.
+def _stream_storage(bounds: BoundsLike, dmin: float, dmax: float, size: int) -> BinnedData:
+    """The empty storage grid of a stream whose first chunk spans ``[dmin, dmax]``.
 
-    As in ``fit``, a finite bound farther from the data than an open side's padding is
-    laid out as an open side (:func:`_near_bounds`). Since a stream cannot re-bin its
-    data, the grid is then a set of nodes of a lattice through that bound: a dyadic
-    refinement of the grid over both bounds when both are finite, so that extending
-    the grid to a bound later (when the kernel reaches it) is exact. A bound more than
-    ``2**40`` nodes away cannot be located to a node in floating point; it is left out
-    of the lattice (the kernel can never reach it).
+    With both bounds finite and near the data it is the grid ``fit`` uses (``size``
+    nodes over the bounds), so the counts are exactly ``fit``'s. Otherwise the fit's grid
+    is not known yet, and the storage is ``_STREAM_REFINE`` times finer than the first
+    chunk's fit grid would be. With both bounds finite its nodes are then every
+    ``2^j``-th division of the bounds' grid, so that the fit's grid over the bounds (once
+    the kernel reaches them) takes its counts exactly.
     """
     near = _near_bounds(bounds, dmin, dmax)
     glo, ghi = _binning_range(dmin, dmax, near)
-    if glo == ghi:
-        glo, ghi = glo - 0.5, ghi + 0.5
-    step = (ghi - glo) / (size - 1)
     lo, hi = bounds
-    open_grid = BinnedData(glo, step, np.zeros(size), 0.0, 0.0, math.inf, -math.inf)
-    if near == bounds:
-        return open_grid
-    far = 2.0**40
-
-    def through(anchor: float, spacing: float) -> BinnedData:
-        first = math.floor((glo - anchor) / spacing)
-        last = math.ceil((ghi - anchor) / spacing)
-        return BinnedData(
-            anchor + first * spacing,
-            spacing,
-            np.zeros(last - first + 1),
-            0.0,
-            0.0,
-            math.inf,
-            -math.inf,
-            anchor,
-        )
-
-    if lo is not None and hi is not None:
+    if near == bounds and lo is not None and hi is not None:
+        return BinnedData(lo, (hi - lo) / (size - 1), np.zeros(size), 0.0, 0.0, math.inf, -math.inf)
+    fine = (ghi - glo) / (_STREAM_REFINE * (size - 1))
+    if lo is not None and hi is not None and math.isfinite(hi - lo):
         full = (hi - lo) / (size - 1)
-        fine = full / 2.0 ** max(0, math.floor(math.log2(full / step)))
-        if (hi - lo) / fine < far:
-            return through(lo, fine)  # both bounds are lattice nodes
-    # One bound on the lattice: the nearer one (the other cannot be reached).
-    anchors = [b for b in (lo, hi) if b is not None and abs(b - 0.5 * (glo + ghi)) / step < far]
-    if not anchors:
-        return open_grid
-    return through(min(anchors, key=lambda b: abs(b - 0.5 * (glo + ghi))), step)
+        step = full / 2.0 ** max(0, math.ceil(math.log2(full / fine)))
+        first, last = math.floor((glo - lo) / step), math.ceil((ghi - lo) / step)
+        if (hi - lo) / step < 2.0**50:  # node positions exact to about 1e-3 of a step
+            return BinnedData(
+                lo + first * step,
+                step,
+                np.zeros(last - first + 1),
+                0.0,
+                0.0,
+                math.inf,
+                -math.inf,
+            )
+    nodes = _STREAM_REFINE * (size - 1) + 1
+    return BinnedData(glo, fine, np.zeros(nodes), 0.0, 0.0, math.inf, -math.inf)
 
 
 def _to_transformed(

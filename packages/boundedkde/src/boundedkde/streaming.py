@@ -48,10 +48,7 @@ class BinnedData:
     total_weight, sum_w2 : float
         Sum of weights and of squared weights (Kish's :math:`n_{eff} = (\\sum w)^2/\\sum w^2`).
     data_min, data_max : float
-        Range of the observations with positive weight.
-    anchor : float or None
-        A point that is always a node of the lattice (a finite bound the grid does not
-        reach yet, so that extending the grid to it is exact), or None.
+        Range of the observations with positive weight (NaN when a chunk had NaN).
     """
 
     grid_lo: float
@@ -61,7 +58,6 @@ class BinnedData:
     sum_w2: float
     data_min: float
     data_max: float
-    anchor: float | None = None
 
     @property
     def grid_hi(self) -> float:
@@ -69,31 +65,19 @@ class BinnedData:
 
     def _with(self, grid_lo: float, step: float, counts: FloatArray) -> BinnedData:
         return BinnedData(
-            grid_lo,
-            step,
-            counts,
-            self.total_weight,
-            self.sum_w2,
-            self.data_min,
-            self.data_max,
-            self.anchor,
+            grid_lo, step, counts, self.total_weight, self.sum_w2, self.data_min, self.data_max
         )
 
-    def extend(
-        self, lo: float, hi: float, max_size: int | None = None, *, to_nodes: bool = False
-    ) -> BinnedData:
+    def extend(self, lo: float, hi: float, max_size: int | None = None) -> BinnedData:
         """The same counts on a grid extended by whole nodes to cover ``[lo, hi]``.
 
         With ``max_size``, a grid that would need more nodes is first coarsened
-        (:meth:`coarsen`, exact) as often as needed. ``to_nodes=True`` says that ``lo``
-        and ``hi`` are lattice nodes (a bound the grid was laid out through): the
-        grid then ends on them, whatever the rounding of positions far from the anchor.
+        (:meth:`coarsen`, exact) as often as needed.
         """
         out = self
-        size = round if to_nodes else (lambda v: math.ceil(v - 1e-9))
         while True:
-            front = max(0, size((out.grid_lo - lo) / out.step))
-            back = max(0, size((hi - out.grid_hi) / out.step))
+            front = max(0, math.ceil((out.grid_lo - lo) / out.step - 1e-9))
+            back = max(0, math.ceil((hi - out.grid_hi) / out.step - 1e-9))
             if max_size is None or out.counts.size + front + back <= max_size:
                 break
             out = out.coarsen()
@@ -108,19 +92,35 @@ class BinnedData:
         Linear binning with spacing ``2Δ`` equals linear binning with spacing ``Δ``
         followed by moving each dropped node's weight half to each neighbour: a point at
         ``t`` (in units of ``Δ``) between kept nodes ``0`` and ``2`` gets ``1 - t/2`` and
-        ``t/2`` either way. The kept nodes include ``anchor`` when there is one (a node
-        is added in front when needed).
+        ``t/2`` either way.
         """
-        counts, lo = self.counts, self.grid_lo
-        if self.anchor is not None and round((lo - self.anchor) / self.step) % 2:
-            counts, lo = np.concatenate([[0.0], counts]), lo - self.step
+        counts = self.counts
         if counts.size % 2 == 0:
             counts = np.concatenate([counts, [0.0]])
         kept = counts[::2].copy()
         half = 0.5 * counts[1::2]
         kept[:-1] += half
         kept[1:] += half
-        return self._with(lo, 2.0 * self.step, kept)
+        return self._with(self.grid_lo, 2.0 * self.step, kept)
+
+    def rebin(self, lo: float, hi: float, size: int) -> FloatArray:
+        """The counts on ``size`` nodes from ``lo`` to ``hi`` (a fit's grid).
+
+        Each node's weight is linearly binned onto the new grid (nodes beyond it, at
+        most a node past a bound, are moved onto its end). This is exact when every new
+        node is an old one, e.g. the same grid or one with a multiple of the spacing
+        through the same nodes (linear interpolation of a linear interpolation is
+        linear); otherwise it smooths by at most one old spacing, which is why streams
+        store their counts on a grid four times finer than the fit's.
+        """
+        step = (hi - lo) / (size - 1)
+        if size == self.counts.size and lo == self.grid_lo and math.isclose(
+            step, self.step, rel_tol=1e-12
+        ):
+            return self.counts.copy()
+        nz = np.flatnonzero(self.counts)
+        nodes = np.clip(self.grid_lo + self.step * nz.astype(float), lo, hi)
+        return linear_binning(nodes, self.counts[nz], lo, hi, size)
 
     def __add__(self, other: BinnedData) -> BinnedData:
         if not math.isclose(self.step, other.step, rel_tol=1e-12):
@@ -139,10 +139,18 @@ class BinnedData:
             a.counts + b.counts,
             self.total_weight + other.total_weight,
             self.sum_w2 + other.sum_w2,
-            min(self.data_min, other.data_min),
-            max(self.data_max, other.data_max),
-            self.anchor,
+            _nan_min(self.data_min, other.data_min),
+            _nan_max(self.data_max, other.data_max),
         )
+
+
+def _nan_min(a: float, b: float) -> float:
+    """``min`` that keeps a NaN (a chunk with NaN must not vanish in the sum)."""
+    return math.nan if math.isnan(a) or math.isnan(b) else min(a, b)
+
+
+def _nan_max(a: float, b: float) -> float:
+    return math.nan if math.isnan(a) or math.isnan(b) else max(a, b)
 
 
 def bin_chunk(
@@ -152,7 +160,8 @@ def bin_chunk(
 
     NaN or inf in the chunk makes ``data_min``/``data_max`` non-finite, which the caller
     reports; data beyond the grid is the caller's to prevent (the grid is chosen from
-    the bounds or the data range first).
+    the bounds or the data range first). Points with zero weight are left out (they
+    may lie anywhere).
     """
     x = np.asarray(x, dtype=np.float64).ravel()
     w = None if weights is None else np.asarray(weights, dtype=np.float64).ravel()
@@ -165,16 +174,22 @@ def bin_chunk(
     ):
         # Reported by the caller as bad weights (a NaN total cannot come from good ones).
         return BinnedData(grid_lo, step, np.zeros(size), math.nan, 0.0, 0.0, 0.0)
-    support = x if w is None else x[w > 0]
-    dmin = float(np.min(support)) if support.size else math.inf
-    dmax = float(np.max(support)) if support.size else -math.inf
-    if not (math.isfinite(dmin) and math.isfinite(dmax)) and support.size:
+    if w is not None and w.size == x.size and not np.all(w > 0):
+        keep = w > 0
+        x, w = x[keep], w[keep]
+    dmin = float(np.min(x)) if x.size else math.inf
+    dmax = float(np.max(x)) if x.size else -math.inf
+    if not (math.isfinite(dmin) and math.isfinite(dmax)) and x.size:
         return BinnedData(grid_lo, step, np.zeros(size), 0.0, 0.0, math.nan, math.nan)
-    slack = 1e-9 * step
-    if support.size and (dmin < grid_lo - slack or dmax > grid_lo + step * (size - 1) + slack):
+    grid_hi = grid_lo + step * (size - 1)
+    # Rounding of far-off grid ends: a point within a few ulps of an end is on it.
+    slack = 1e-9 * step + 4.0 * math.ulp(max(abs(grid_lo), abs(grid_hi)))
+    if x.size and (dmin < grid_lo - slack or dmax > grid_hi + slack):
         # Out of the grid (so out of the bounds): keep the range for the caller's error.
         return BinnedData(grid_lo, step, np.zeros(size), 0.0, 0.0, dmin, dmax)
-    counts = linear_binning(x, w, grid_lo, grid_lo + step * (size - 1), size)
+    if x.size and (dmin < grid_lo or dmax > grid_hi):
+        x = np.clip(x, grid_lo, grid_hi)
+    counts = linear_binning(x, w, grid_lo, grid_hi, size)
     total = float(x.size) if w is None else float(w.sum())
     sum_w2 = float(x.size) if w is None else float(np.dot(w, w))
     return BinnedData(grid_lo, step, counts, total, sum_w2, dmin, dmax)
@@ -253,7 +268,7 @@ def bin_dask(
     if warr is not None and warr.chunks != arr.chunks:
         warr = warr.rechunk(arr.chunks)
     lo, hi = bounds
-    if lo is not None and hi is not None:
+    if lo is not None and hi is not None and math.isfinite((hi - lo) / grid_size):
         first = _bin_pass(dask, arr, warr, lo, hi, grid_size)
         dmin, dmax = first.data_min, first.data_max
         if (
