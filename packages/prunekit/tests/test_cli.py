@@ -87,11 +87,11 @@ def test_toml_config_with_flag_override(model_dir: Path, text_file: Path, tmp_pa
     ("extra", "message"),
     [
         (["--method", "obs"], "--method"),
-        (["--sparsity", "1.5"], "sparsity must be in [0, 1)"),
+        (["--sparsity", "1.5"], "--sparsity: must be in [0, 1)"),
         (["--pattern", "4:2"], "1 <= N < M"),
         (["--nsamples", "100000"], "nsamples"),
         (["--targets", "nothing*"], "targets pattern 'nothing*'"),
-        (["--method", "sparsegpt", "--refine-iters", "-1"], "refine_iters must be >= 0; got -1"),
+        (["--method", "sparsegpt", "--refine-iters", "-1"], "--refine-iters: must be >= 0; got -1"),
     ],
 )
 def test_bad_input_exits_2(
@@ -100,6 +100,23 @@ def test_bad_input_exits_2(
     code, _, stderr = _run(*_prune_args(model_dir, text_file), *extra)
     assert code == 2
     assert message in stderr
+
+
+def test_config_errors_are_one_line_naming_the_flag_or_the_file(
+    model_dir: Path, text_file: Path, tmp_path: Path
+) -> None:
+    code, _, stderr = _run(*_prune_args(model_dir, text_file), "--pattern", "4:2")
+    assert code == 2
+    assert stderr.strip().splitlines() == [
+        "Error: --pattern: N:M must satisfy 1 <= N < M (keep N of every M weights); got 4:2"
+    ]
+    toml = tmp_path / "run.toml"
+    toml.write_text("sparsity = 1.5\n")
+    code, _, stderr = _run(*_prune_args(model_dir, text_file), "--config", str(toml))
+    assert code == 2
+    assert stderr.strip().splitlines() == [
+        f"Error: sparsity in --config {str(toml)!r}: must be in [0, 1); got 1.5"
+    ]
 
 
 def test_bad_paths_exit_2(model_dir: Path, text_file: Path, tmp_path: Path) -> None:

@@ -105,7 +105,7 @@ def multivariate_hint() -> str:
         spec = None
     if spec is None:
         return "multivariate estimation is not available yet"
-    return "for 2-D or 3-D data use boundedkde.multivariate"
+    return "2-D or 3-D data go in as shape (n, d), d <= 3"
 
 
 def check_x(x: Any, name: str = "x") -> FloatArray:

@@ -165,7 +165,7 @@ class _Main(click.Group):
             raise click.exceptions.Exit(130) from None
 
 
-@click.group(cls=_Main)
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="musicrl")
 def main() -> None:
     """Symbolic melodies fine-tuned from pairwise preferences (MusicRL for MIDI)."""

@@ -67,6 +67,23 @@ class BadInput(click.ClickException):
     exit_code = EXIT_USAGE
 
 
+def _config_error(message: str, flags: dict[str, Any], config_file: str | None) -> str:
+    """A PruneConfig error on one line, naming the flag (or the config file's key).
+
+    PruneConfig's messages start with the field's name ("pattern N:M must ...").
+    """
+    field, _, rest = message.partition(" ")
+    names = PruneConfig.field_names()
+    if field not in names:
+        flag_names = ", ".join("--" + k.replace("_", "-") for k in names)
+        return f"{message} (prune options: {flag_names})"
+    flag = "--" + field.replace("_", "-")
+    value = flags.get(field)
+    if (value is None or value == ()) and config_file is not None:
+        return f"{field} in --config {config_file!r}: {rest}"
+    return f"{flag}: {rest}"
+
+
 def _fail(message: str) -> NoReturn:
     raise BadInput(message)
 
@@ -324,8 +341,7 @@ def build_config(config_file: str | None, flags: dict[str, Any]) -> PruneConfig:
     try:
         return PruneConfig.from_dict(data)
     except (ValueError, TypeError) as exc:
-        flag_names = ", ".join("--" + k.replace("_", "-") for k in PruneConfig.field_names())
-        _fail(f"{exc}\n(prune options: {flag_names})")
+        _fail(_config_error(str(exc), flags, config_file))
 
 
 @main.command()

