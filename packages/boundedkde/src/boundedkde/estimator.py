@@ -320,8 +320,7 @@ class BoundedKDE:
                 xa, w = xa[w > 0], w[w > 0]  # zero weights carry nothing and may lie anywhere
             w = w / float(np.max(w))  # relative weights: no overflow in sums of squares
         lo, hi = bounds
-        support = xa if w is None else xa[w > 0]
-        xmin, xmax = float(support.min()), float(support.max())
+        xmin, xmax = float(xa.min()), float(xa.max())
         v.check_data_range(xmin, xmax, lo, hi)
         n_eff = kish_neff(w, xa.size)
 
@@ -426,14 +425,14 @@ class BoundedKDE:
         padded by 10% on an open side, far bounds as in guide.md, "Far bounds") and
         computes the bandwidth and boundary correction there. The storage grid is the
         fit's grid when both bounds are finite and near the first chunk (then the counts
-        are exactly those of :meth:`fit`); otherwise it is four times finer, starts from
-        the first chunk's padded range, grows by whole nodes when later chunks fall
-        beyond it and is coarsened two-to-one past ``2**20`` nodes (both exact), and the
-        fit's grid takes its counts by linear binning of the storage nodes (exact where
-        the nodes coincide, otherwise smoothing by at most a quarter of the fit's
-        spacing). ``method="auto"`` resolves to ``"linear-mbc"`` here (the pole test needs
-        raw data); the transform methods and callable bandwidths need :meth:`fit`. A
-        failed call leaves the estimator as it was.
+        are exactly those of :meth:`fit`); otherwise it is at least eight times finer,
+        starts from the first chunk's padded range, grows by whole nodes when later
+        chunks fall beyond it and is coarsened two-to-one past ``2**20`` nodes (both
+        exact), and the fit's grid takes its counts by linear binning of the storage
+        nodes (exact where the nodes coincide, otherwise smoothing by at most an eighth
+        of the fit's spacing). ``method="auto"`` resolves to ``"linear-mbc"`` here (the
+        pole test needs raw data); the transform methods and callable bandwidths need
+        :meth:`fit`. A failed call leaves the estimator as it was.
 
         Parameters
         ----------
@@ -1150,7 +1149,7 @@ def _stream_storage(bounds: BoundsLike, dmin: float, dmax: float, size: int) -> 
         full = (hi - lo) / (size - 1)
         step = full / 2.0 ** max(0, math.ceil(math.log2(full / fine)))
         first, last = math.floor((glo - lo) / step), math.ceil((ghi - lo) / step)
-        if (hi - lo) / step < 2.0**50:  # node positions exact to about 1e-3 of a step
+        if (hi - lo) / step < 2.0**40:  # node positions right to about 1e-4 of a step
             return BinnedData(
                 lo + first * step,
                 step,
