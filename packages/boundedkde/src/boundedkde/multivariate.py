@@ -1029,6 +1029,10 @@ def fit_nd(
     xa = _as_data(x)
     n, d = xa.shape
     w = _as_weights(weights, n, d)
+    if w is not None and not np.all(w > 0):
+        # Zero weights carry nothing; left in, they would widen the grid (as in 1-D).
+        xa, w = xa[w > 0], w[w > 0]
+        n = xa.shape[0]
     bnds = _as_bounds(bounds, d)
     if isinstance(workers, (bool, np.bool_)) or not isinstance(workers, Integral):
         raise TypeError(
