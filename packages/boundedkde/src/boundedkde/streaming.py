@@ -111,7 +111,8 @@ class BinnedData:
         node is an old one, e.g. the same grid or one with a multiple of the spacing
         through the same nodes (linear interpolation of a linear interpolation is
         linear); otherwise it smooths by at most one old spacing, which is why streams
-        store their counts on a grid four times finer than the fit's.
+        store their counts on a grid at least eight times finer than the fit's
+        (``_STREAM_REFINE`` in ``estimator.py``).
         """
         step = (hi - lo) / (size - 1)
         if size == self.counts.size and lo == self.grid_lo and math.isclose(
