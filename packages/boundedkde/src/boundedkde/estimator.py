@@ -45,7 +45,7 @@ from boundedkde.boundary import (
 )
 from boundedkde.kernels import KERNELS, Kernel
 from boundedkde.streaming import BinnedData, bin_chunk, bin_dask, is_dask_collection
-from boundedkde.transforms import TRANSFORMS, Transform, default_transform
+from boundedkde.transforms import TRANSFORMS, Transform, default_transform, fit_shifted_log
 
 if TYPE_CHECKING:
     from boundedkde.multivariate import NDFit
@@ -66,6 +66,9 @@ MAX_GRID_SIZE = 2**20
 #: linear interpolation differ from the exact sum by at most
 #: (dx/h)^2 / 4 * max|K''| / h  <= 0.0016 / h for the Gaussian (see the guide).
 _MIN_H_OVER_DX = 8.0
+#: The boundary method a transform method runs on a transformed scale that keeps its
+#: bound (``Transform.keeps_bound``, the shifted log).
+_KEPT_BOUND_METHOD = {"transform": "linear", "transform-mbc": "linear-mbc"}
 #: Padding of an open side of the binned range, as a fraction of the data range
 #: (Botev et al.'s reference implementation uses 10%).
 _OPEN_PAD = 0.1
@@ -105,6 +108,10 @@ class BoundedKDE:
         finite bound (unless the data scale is the easier one and, with two finite
         bounds, both are out of the kernel's reach: :class:`boundedkde.boundary.ScaleCheck`),
         ``"linear-mbc"`` otherwise and ``"none"`` (a plain KDE) when no bound is finite.
+        When the chosen data-scale estimate cannot be resolved on a grid of 2**20 nodes
+        (a heavy tail thousands of bandwidths long, with a named bandwidth and
+        ``grid_size=None``), ``auto`` fits ``"transform-mbc"`` with the shifted log
+        ``"log1p"`` instead (``tail_rescue_``).
     bandwidth : str, float or callable, default "isj"
         A key of :data:`boundedkde.bandwidth.BANDWIDTHS` (``"isj"``, ``"silverman"``,
         ``"scott"``), the kernel standard deviation in data units, or a callable
@@ -126,7 +133,12 @@ class BoundedKDE:
         Transform for ``"transform"`` and ``"transform-mbc"`` (a key of
         :data:`boundedkde.transforms.TRANSFORMS`); ``None`` means ``"log"`` for one
         finite bound and ``"probit"`` for two (Geenens 2014; see
-        :func:`boundedkde.transforms.default_transform`).
+        :func:`boundedkde.transforms.default_transform`). ``"log1p"``, the shifted log
+        for heavy tails (:func:`boundedkde.transforms.fit_shifted_log`), keeps its bound:
+        the transformed scale is estimated with ``"linear"`` (for ``"transform"``) or
+        ``"linear-mbc"`` (for ``"transform-mbc"``) and the density stays finite and
+        positive at the bound. ``auto`` uses a named transform for its pole and zero
+        picks, except ``"log1p"``, which cannot follow a pole or a zero.
 
     Attributes
     ----------
@@ -149,6 +161,11 @@ class BoundedKDE:
         When ``method="auto"`` found the density vanishing at every finite bound (and no
         pole), the check that decided between ``transform-mbc`` and ``linear-mbc``
         (:class:`boundedkde.boundary.ScaleCheck`); else ``None``.
+    tail_rescue_ : bool
+        Whether ``method="auto"`` moved to the shifted-log scale (``transform_ ==
+        "log1p"``, ``method_ == "transform-mbc"``) because no grid of up to 2**20 nodes
+        over the data's range resolves the data-scale bandwidth: a tail thousands of
+        bandwidths long (concepts.md, "Heavy tails").
 
     Examples
     --------
@@ -237,7 +254,13 @@ class BoundedKDE:
             v.check_choice(self.transform, "transform", TRANSFORMS)
         return bounds, method, bandwidth, kernel, grid_size
 
-    def _resolve_transform(self, bounds: BoundsLike, method: str) -> Transform:
+    def _resolve_transform(
+        self,
+        bounds: BoundsLike,
+        method: str,
+        x: FloatArray | None = None,
+        w: FloatArray | None = None,
+    ) -> Transform:
         lo, hi = bounds
         n_finite = (lo is not None) + (hi is not None)
         if n_finite == 0:
@@ -247,11 +270,13 @@ class BoundedKDE:
             )
         name = self.transform if self.transform is not None else default_transform(bounds)
         t = TRANSFORMS[name]
-        if (t.needs == "two") != (n_finite == 2):
+        if t.needs != "any" and (t.needs == "two") != (n_finite == 2):
             raise ValueError(
                 f"transform={name!r} of BoundedKDE needs {t.needs} finite bound(s); got "
                 f"bounds=({lo}, {hi})"
             )
+        if name == "log1p" and x is not None:
+            return fit_shifted_log(x, w, bounds)
         return t
 
     def fit(self, x: ArrayLike, weights: ArrayLike | None = None) -> BoundedKDE:
@@ -327,36 +352,105 @@ class BoundedKDE:
         transform: Transform | None = None
         self.pole_tests_: tuple[PoleTest | None, PoleTest | None] = (None, None)
         self.scale_check_: ScaleCheck | None = None
+        self.tail_rescue_ = False
+        auto = method == "auto"
         if method in TRANSFORM_METHODS:
-            transform = self._resolve_transform(bounds, method)
-        elif method == "auto":
+            transform = self._resolve_transform(bounds, method, xa, w)
+        elif auto:
             method, self.pole_tests_, self.scale_check_ = auto_method(
                 xa,
                 w,
                 bounds,
-                lambda: self._resolve_transform(bounds, "transform-mbc"),
+                lambda: self._auto_transform(bounds),
                 bandwidth,
                 kernel,
                 grid_size if grid_size is not None else DEFAULT_GRID_SIZE,
             )
             if method in TRANSFORM_METHODS:
-                transform = self._resolve_transform(bounds, method)
+                transform = self._auto_transform(bounds)
             logger.info(
                 "method='auto' resolved to %r (pole tests %s; scale check %s)",
                 method,
                 self.pole_tests_,
                 self.scale_check_,
             )
+        fit_kw = {"bandwidth": bandwidth, "kernel": kernel, "grid_size": grid_size}
+        # A float or callable bandwidth is in data units: no change of scale under it.
+        rescue = (
+            auto
+            and transform is None
+            and grid_size is None
+            and isinstance(bandwidth, str)
+            and (lo is not None or hi is not None)
+        )
+        resolved = self._fit_on_scale(
+            xa, w, n_eff, bounds, method, transform, fallback=rescue, **fit_kw
+        )
+        if rescue and not resolved:
+            # Even the largest automatic grid cannot resolve the bandwidth over the data's
+            # range: a tail many thousand bandwidths long (concepts.md, "Heavy tails").
+            # The shifted log compresses the tail and keeps the bound.
+            transform = fit_shifted_log(xa, w, bounds)
+            method = "transform-mbc"
+            logger.info(
+                "method='auto': bandwidth %.3g needs more than %d grid nodes over the data "
+                "range; refitting on the shifted-log scale",
+                self.bandwidth_,
+                MAX_GRID_SIZE,
+            )
+            self.tail_rescue_ = True
+            self._fit_on_scale(xa, w, n_eff, bounds, method, transform, fallback=False, **fit_kw)
+        self.bounds_ = bounds
+        self.method_ = method
+        self.transform_ = transform.name if transform is not None else None
+        self._transform = transform
+        self.n_eff_ = n_eff
+        return self
 
+    def _auto_transform(self, bounds: BoundsLike) -> Transform:
+        """The transform of ``auto``'s pole and zero picks: the named one, except
+        ``log1p``, which keeps the density finite and positive at its bound and so
+        cannot follow a pole or a zero there (the default is used instead)."""
+        if self.transform == "log1p":
+            return TRANSFORMS[default_transform(bounds)]
+        return self._resolve_transform(bounds, "transform-mbc")
+
+    def _fit_on_scale(
+        self,
+        xa: FloatArray,
+        w: FloatArray | None,
+        n_eff: float,
+        bounds: BoundsLike,
+        method: str,
+        transform: Transform | None,
+        *,
+        bandwidth: Any,
+        kernel: Kernel,
+        grid_size: int | None,
+        fallback: bool,
+    ) -> bool:
+        """Bin and fit on the data scale or the transformed one; return whether a grid
+        of at most ``MAX_GRID_SIZE`` nodes can resolve the bandwidth (``_fit_grid``).
+        ``fallback``: the caller has a fallback for an unresolvable bandwidth (then
+        nothing is fitted and no warning is logged in that case)."""
+        fit_bounds: BoundsLike = bounds
         if transform is not None:
             data = _to_transformed(xa, w, bounds, transform, method)
             dmin, dmax = float(np.min(data)), float(np.max(data))
-            grid_bounds: BoundsLike = (None, None)
+            if transform.transformed_bounds is None:
+                grid_bounds: BoundsLike = (None, None)
+            else:
+                # The transformed scale keeps the bound: estimate there with the
+                # boundary method the transform method corresponds to.
+                fit_bounds = transform.transformed_bounds(bounds)
+                grid_bounds = _near_bounds(fit_bounds, dmin, dmax)
+                method = _KEPT_BOUND_METHOD[method]
         else:
             # A finite bound beyond where an open side's grid would end is laid out as an
             # open side first (a grid stretched to a far bound would leave the data a few
             # nodes); it becomes a grid end again if the kernel reaches it.
-            data, dmin, dmax, grid_bounds = xa, xmin, xmax, _near_bounds(bounds, xmin, xmax)
+            data, dmin, dmax = xa, float(xa.min()), float(xa.max())
+            grid_bounds = _near_bounds(bounds, dmin, dmax)
         m = grid_size if grid_size is not None else DEFAULT_GRID_SIZE
         while True:
             glo, ghi = _binning_range(dmin, dmax, grid_bounds)
@@ -365,7 +459,7 @@ class BoundedKDE:
             def rebin(size: int, glo: float = glo, ghi: float = ghi) -> FloatArray:
                 return linear_binning(data, w, glo, ghi, size)
 
-            self._fit_grid(
+            resolved = self._fit_grid(
                 counts,
                 glo,
                 ghi,
@@ -377,19 +471,18 @@ class BoundedKDE:
                 kernel=kernel,
                 refine=rebin if grid_size is None else None,
                 raw=(data, w),
+                fallback=fallback,
             )
-            if transform is not None:
-                break
-            reached = _reached_bounds(bounds, grid_bounds, (xmin, xmax), kernel, self.bandwidth_)
+            if fallback and not resolved:
+                return False  # nothing fitted: the caller falls back (_fit_grid)
+            if transform is not None and transform.transformed_bounds is None:
+                return resolved
+            reached = _reached_bounds(
+                fit_bounds, grid_bounds, (dmin, dmax), kernel, self.bandwidth_
+            )
             if reached == grid_bounds:
-                break  # the far bounds are out of the kernel's reach: no boundary to correct
+                return resolved  # the far bounds are out of the kernel's reach
             grid_bounds = reached
-        self.bounds_ = bounds
-        self.method_ = method
-        self.transform_ = transform.name if transform is not None else None
-        self._transform = transform
-        self.n_eff_ = n_eff
-        return self
 
     def _coerce(self, x: Any, weights: Any) -> tuple[FloatArray, FloatArray | None]:
         """numpy, lists, pandas and polars inputs; missing values per ``nan_policy``."""
@@ -592,6 +685,7 @@ class BoundedKDE:
         self.grid_size_ = nd.grid_size
         self.pole_tests_ = (None, None)
         self.scale_check_ = None
+        self.tail_rescue_ = False
         return self
 
     def _fit_binned(
@@ -659,6 +753,7 @@ class BoundedKDE:
         n_eff = total_weight * total_weight / sum_w2
         self.pole_tests_ = (None, None)
         self.scale_check_ = None
+        self.tail_rescue_ = False
         self._nd = None
         self.d_ = 1
         self._fit_grid(
@@ -695,10 +790,19 @@ class BoundedKDE:
         kernel: Kernel,
         refine: Callable[[int], FloatArray] | None,
         raw: tuple[FloatArray, FloatArray | None] | None,
-    ) -> None:
+        fallback: bool = False,
+    ) -> bool:
+        """Fit the grid estimate; return whether a grid of at most ``MAX_GRID_SIZE``
+        nodes over the binned range can resolve the bandwidth (``_MIN_H_OVER_DX``
+        nodes per bandwidth)."""
         h = _bandwidth_value(bandwidth, counts, glo, ghi, n_eff, method, kernel, raw)
         m = counts.size
         dx = (ghi - glo) / (m - 1)
+        if fallback and h * (MAX_GRID_SIZE - 1) < _MIN_H_OVER_DX * (ghi - glo):
+            # Unresolvable even on the largest grid, and the caller has a fallback
+            # (auto's shifted log): skip the refined fit, which would be the slowest.
+            self.bandwidth_ = float(h)
+            return False
         if refine is not None and h < _MIN_H_OVER_DX * dx and m < MAX_GRID_SIZE:
             m_new = min(MAX_GRID_SIZE, math.ceil(_MIN_H_OVER_DX * (ghi - glo) / h) + 1)
             logger.info("grid refined from %d to %d nodes (bandwidth %.3g)", m, m_new, h)
@@ -722,6 +826,12 @@ class BoundedKDE:
                     gap,
                 )
                 h = _bandwidth_value("silverman", counts, glo, ghi, n_eff, method, kernel, raw)
+        # Resolvable: the largest automatic grid over this range has _MIN_H_OVER_DX nodes
+        # per bandwidth (a tail thousands of bandwidths long has not).
+        resolved = h * (MAX_GRID_SIZE - 1) >= _MIN_H_OVER_DX * (ghi - glo)
+        if fallback and not resolved:  # the refined bandwidth is unresolvable after all
+            self.bandwidth_ = float(h)
+            return False
         if h < dx:
             logger.warning(
                 "bandwidth %.3g is below the grid spacing %.3g; increase grid_size", h, dx
@@ -752,6 +862,7 @@ class BoundedKDE:
         self._density = PiecewiseLinearDensity.from_values(start, dx, density)
         self.bandwidth_ = float(h)
         self.grid_size_ = int(counts.size)
+        return resolved
 
     # --------------------------------------------------------------- evaluation
     def _check_fitted(self) -> None:
@@ -760,7 +871,8 @@ class BoundedKDE:
 
     def _inside(self, x: FloatArray) -> NDArray[np.bool_]:
         lo, hi = self.bounds_
-        strict = self._transform is not None
+        # the maps onto the real line send the bounds to infinity; log1p keeps them
+        strict = self._transform is not None and not self._transform.keeps_bound
         ok = np.ones(x.shape, dtype=bool)
         if lo is not None:
             ok &= (x > lo) if strict else (x >= lo)
@@ -1174,7 +1286,7 @@ def _to_transformed(
         on_bound |= x >= hi
     if w is not None:
         on_bound &= w > 0
-    if on_bound.any():
+    if on_bound.any() and not transform.keeps_bound:
         raise ValueError(
             f"method={method!r} needs x strictly inside bounds=({lo}, {hi}); got "
             f"{int(on_bound.sum())} value(s) on a bound (use another method, or move the bounds)"
