@@ -7,6 +7,7 @@ the 1e-6 the issue asks for).
 
 from __future__ import annotations
 
+import logging
 import math
 
 import numpy as np
@@ -400,15 +401,40 @@ def test_zero_test_false_positive_rate_is_about_its_level() -> None:
 
 
 def test_auto_does_not_transform_when_data_sit_on_the_bound() -> None:
-    # Data on the bound are an atom, not a pole: the pole test is skipped and the log
-    # or probit transform (which would send them to infinity) is not used. (This atom
-    # makes ISJ resolve a spike too narrow for any grid over [0, 1], so auto's heavy-tail
-    # fallback, the shifted log, which maps the bound to 0, may take over.)
+    # Data on the bound are an atom, not a pole: the pole test is skipped and the log or
+    # probit transform (which would send them to infinity) is not used.
     x = np.concatenate([np.zeros(30), np.random.default_rng(9).uniform(size=500) ** 2])
     kde = BoundedKDE(bounds=(0, 1)).fit(x)
     assert kde.pole_tests_[0] is None
-    assert kde.transform_ in (None, "log1p")
-    assert kde.method_ == ("transform-mbc" if kde.tail_rescue_ else "linear-mbc")
+    assert kde.method_ == "linear-mbc"
+    assert not kde.tail_rescue_
+    # the atom is left out of the bandwidth rule, so the estimate is not a spike at 0:
+    # the density of U**2 at 0.5 is 1/(2 sqrt(0.5)) = 0.71, times 500/530
+    assert 0.45 < float(kde.pdf(0.5)) < 1.0
+
+
+def test_atom_on_a_bound_is_left_out_of_the_bandwidth_rule(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # 10 % zeros in exponential data: with the zeros in the ISJ rule the bandwidth was
+    # 4e-6 and the estimate 0 everywhere but at the bound.
+    rng = np.random.default_rng(0)
+    cont = rng.exponential(size=1800)
+    x = np.concatenate([np.zeros(200), cont])
+    with caplog.at_level(logging.WARNING, logger="boundedkde.estimator"):
+        kde = BoundedKDE(bounds=(0, None)).fit(x)
+    assert "200 observation(s) (10% of the weight) lie exactly on the bound 0" in caplog.text
+    alone = BoundedKDE(bounds=(0, None)).fit(cont)
+    assert kde.bandwidth_ == pytest.approx(alone.bandwidth_, rel=1e-6)
+    pts = np.array([0.5, 1.0, 2.0])
+    # (not exactly 0.9x: the multiplicative correction is not linear in the data)
+    np.testing.assert_allclose(kde.pdf(pts), 0.9 * alone.pdf(pts), rtol=0.05)
+    # the atom's mass stays in the estimate, next to the bound
+    assert float(kde.cdf(3 * kde.bandwidth_)) > 0.1 + 0.9 * float(alone.cdf(kde.bandwidth_))
+    # weights: integer weights on the bound equal repeated data
+    w = np.concatenate([[200.0], np.ones(cont.size)])
+    weighted = BoundedKDE(bounds=(0, None)).fit(np.concatenate([[0.0], cont]), weights=w)
+    assert weighted.bandwidth_ == pytest.approx(kde.bandwidth_, rel=1e-9)
 
 
 @pytest.mark.parametrize("bandwidth", ["isj", "silverman", "scott"])
