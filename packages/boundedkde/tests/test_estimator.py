@@ -486,3 +486,23 @@ def test_fit_binned_equals_fit_on_same_grid() -> None:
     )
     pts = np.linspace(0, 5, 50)
     np.testing.assert_allclose(binned.pdf(pts), est.pdf(pts), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("bounds", [(None, 0.001), (-12.3, 0.001), (0.001, None)])
+def test_grid_has_finite_near_bounds_exactly_as_end_points(
+    bounds: tuple[float | None, float | None],
+) -> None:
+    # start + (m - 1) * spacing missed an upper bound of 0.001 by 5.5e-16 before
+    rng = np.random.default_rng(1)
+    lo, hi = bounds
+    x = hi - rng.exponential(size=100) if lo is None else lo + rng.exponential(size=100)
+    if lo is not None and hi is not None:
+        x = lo + (hi - lo) * rng.beta(2.0, 2.0, size=100)
+    kde = BoundedKDE(bounds=bounds).fit(x)
+    for (pts, dens), tol in ((kde.grid(), 1e-9), (kde.grid(257), 1e-3)):
+        if lo is not None:
+            assert pts[0] == lo
+        if hi is not None:
+            assert pts[-1] == hi
+        # exact on the fitted grid; the trapezoid rule's error on 257 points otherwise
+        assert np.trapezoid(dens, pts) == pytest.approx(1.0, abs=tol)

@@ -1093,9 +1093,22 @@ class BoundedKDE:
         size = v.check_grid_points(n)
         d = self._density
         if self._transform is None:
+            lo, hi = self.bounds_
+            # A grid end on a finite bound is computed as start + (m - 1) * spacing, which
+            # can miss the bound by rounding; the returned grid has the bound exactly.
+            snap = 1e-6 * d.spacing
             if size is None:
-                return d.nodes(), d.values.copy()
+                nodes = d.nodes()
+                if lo is not None and abs(nodes[0] - lo) <= snap:
+                    nodes[0] = lo
+                if hi is not None and abs(nodes[-1] - hi) <= snap:
+                    nodes[-1] = hi
+                return nodes, d.values.copy()
             start, end = d.start, d.end
+            if lo is not None and abs(start - lo) <= snap:
+                start = lo
+            if hi is not None and abs(end - hi) <= snap:
+                end = hi
         else:
             t, b = self._transform, self.bounds_
             start = b[0] if b[0] is not None else float(t.inverse(np.array(d.start), b))
