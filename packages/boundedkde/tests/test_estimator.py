@@ -423,7 +423,7 @@ def test_atom_on_a_bound_is_left_out_of_the_bandwidth_rule(
     x = np.concatenate([np.zeros(200), cont])
     with caplog.at_level(logging.WARNING, logger="boundedkde.estimator"):
         kde = BoundedKDE(bounds=(0, None)).fit(x)
-    assert "200 observation(s) (10% of the weight) lie exactly on the bound 0" in caplog.text
+    assert "200 observation(s) with 10% of the weight lie exactly on the bound 0" in caplog.text
     alone = BoundedKDE(bounds=(0, None)).fit(cont)
     assert kde.bandwidth_ == pytest.approx(alone.bandwidth_, rel=1e-6)
     pts = np.array([0.5, 1.0, 2.0])
@@ -435,6 +435,42 @@ def test_atom_on_a_bound_is_left_out_of_the_bandwidth_rule(
     w = np.concatenate([[200.0], np.ones(cont.size)])
     weighted = BoundedKDE(bounds=(0, None)).fit(np.concatenate([[0.0], cont]), weights=w)
     assert weighted.bandwidth_ == pytest.approx(kde.bandwidth_, rel=1e-9)
+
+
+def test_atoms_are_looked_for_only_on_a_scale_that_keeps_the_bounds(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Under log, x == 1 maps to 0 and under probit x == 0.5 does, which is not a bound
+    # there: those values must not be taken for observations on a bound.
+    rng = np.random.default_rng(5)
+    for bounds, tie, transform, rule in (
+        ((0.0, None), 1.0, "log", "silverman"),
+        ((0.0, 1.0), 0.5, "probit", "scott"),
+    ):
+        base = rng.beta(2.0, 3.0, size=2000) * (1.0 if bounds[1] else 3.0)
+        x = base.copy()
+        x[:800] = tie
+        nudged = x.copy()
+        nudged[:800] = tie + 1e-12
+        with caplog.at_level(logging.WARNING, logger="boundedkde.estimator"):
+            a = BoundedKDE(bounds=bounds, method="transform-mbc", transform=transform,
+                           bandwidth=rule).fit(x)
+        b = BoundedKDE(bounds=bounds, method="transform-mbc", transform=transform,
+                       bandwidth=rule).fit(nudged)
+        assert a.bandwidth_ == pytest.approx(b.bandwidth_, rel=1e-6)
+    assert "exactly on the bound" not in caplog.text
+
+
+def test_no_atom_warning_when_the_rule_sees_every_observation(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # 100 zeros and 100 values 0.5: one distinct value would remain, so the atoms stay in
+    # the rule (which then falls back to Silverman for discrete data); no claim otherwise.
+    x = np.concatenate([np.zeros(100), np.full(100, 0.5)])
+    with caplog.at_level(logging.WARNING, logger="boundedkde.estimator"):
+        BoundedKDE(bounds=(0, 1)).fit(x)
+    assert "exactly on the bound" not in caplog.text
+    assert "smallest gap" in caplog.text
 
 
 @pytest.mark.parametrize("bandwidth", ["isj", "silverman", "scott"])

@@ -142,3 +142,27 @@ def test_auto_keeps_the_data_scale_when_the_grid_resolves_it(
     assert not fixed.tail_rescue_
     assert fixed.transform_ is None
     assert "below the grid spacing" in caplog.text
+
+
+def test_hdr_levels_of_a_rescued_fit_are_computed_on_the_transformed_grid() -> None:
+    # Lomax(1/2) is decreasing, so the HDR of mass p is [0, q_p] and its level f(q_p).
+    # On an equidistant data-scale grid (first step ~1000) both levels came out 0.5.
+    x = stats.lomax(0.5).rvs(size=5000, random_state=np.random.default_rng(12))
+    kde = BoundedKDE(bounds=(0.0, None)).fit(x)
+    assert kde.tail_rescue_
+    p = np.array([0.5, 0.9])
+    np.testing.assert_allclose(kde.hdr_levels(p), kde.pdf(kde.ppf(p)), rtol=0.02)
+
+
+def test_silverman_on_a_heavy_tail_is_mirror_symmetric_and_falls_back() -> None:
+    # The binned IQR read the distribution function at the end of a node's weight: 0
+    # when the bulk sat on the first node, half a node on the last. Lomax(1/2) with
+    # bounds=(0, None) then got h = 9e6 and pdf(0) = 4e-7; its mirror image 0.41.
+    x = stats.lomax(0.5).rvs(size=3000, random_state=np.random.default_rng(5))
+    low = BoundedKDE(bounds=(0.0, None), bandwidth="silverman").fit(x)
+    up = BoundedKDE(bounds=(None, 0.0), bandwidth="silverman").fit(-x)
+    assert low.tail_rescue_
+    assert up.tail_rescue_
+    assert low.bandwidth_ == pytest.approx(up.bandwidth_, rel=1e-9)
+    assert float(low.pdf(0.0)) == pytest.approx(0.5, rel=0.25)
+    np.testing.assert_allclose(low.pdf([0.0, 1.0, 5.0]), up.pdf([0.0, -1.0, -5.0]), rtol=1e-9)

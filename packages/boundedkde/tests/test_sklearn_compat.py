@@ -60,3 +60,17 @@ def test_two_features_with_bounds_and_errors() -> None:
         KernelDensity(bounds=[[0, 1]]).fit(X)
     with pytest.raises(ValueError, match="bounds of KernelDensity are supported for 1 to 3"):
         KernelDensity(bounds=[[0, None]] * 4).fit(rng.uniform(size=(50, 4)))
+
+
+def test_transform_fits_score_held_out_points_beyond_the_grid() -> None:
+    # A heavy tail: auto's shifted-log fallback. A held-out point far beyond the grid's
+    # end scored -inf (a GridSearchCV score of -inf) before the transformed tail model.
+    rng = np.random.default_rng(11)
+    train = rng.pareto(0.5, size=2000)[:, None]
+    kd = KernelDensity(bounds=[[0, np.inf]]).fit(train)
+    assert kd.kde_.transform_ == "log1p"
+    far = np.array([[50.0 * float(train.max())]])
+    out = kd.score_samples(np.concatenate([train[:5], far]))
+    assert np.isfinite(out).all()
+    # far out, the log density falls off: Lomax(1/2) has f ~ x^-1.5 in its tail
+    assert out[-1] < float(np.log(kd.kde_.pdf(float(train.max()) / 10)))

@@ -176,6 +176,35 @@ def test_partial_fit_errors() -> None:
         kde.partial_fit(np.array([0.5, 1.5]))
 
 
+@pytest.mark.parametrize("bounds", [(0.0, None), (0.0, 1.0)])
+def test_stream_leaves_observations_on_a_bound_out_of_the_rule_as_fit_does(
+    bounds: tuple[float, float | None],
+) -> None:
+    # 10 % of the data exactly on the lower bound: fit() leaves them out of the ISJ rule
+    # (else ISJ resolves them as a spike); the stream records their weight per chunk.
+    rng = np.random.default_rng(3)
+    x = rng.exponential(size=2000) if bounds[1] is None else rng.beta(2.0, 3.0, size=2000)
+    x[rng.permutation(2000)[:200]] = 0.0
+    one = BoundedKDE(bounds=bounds, method="linear-mbc").fit(x)
+    kde = BoundedKDE(bounds=bounds, method="linear-mbc")
+    for chunk in np.array_split(x, 5):
+        kde.partial_fit(chunk)
+    assert kde.bandwidth_ == pytest.approx(one.bandwidth_, rel=1e-6)
+    assert one.bandwidth_ > 0.01  # not the spike's bandwidth (1e-3 or less)
+    pts = np.array([0.0, 0.3, 0.6])
+    np.testing.assert_allclose(kde.pdf(pts), one.pdf(pts), rtol=1e-4)
+
+
+def test_bin_chunk_records_the_weight_on_the_bounds() -> None:
+    x = np.array([0.0, 0.0, 0.5, 1.0, 1.0, 1.0])
+    w = np.array([1.0, 2.0, 1.0, 0.5, 0.5, 0.0])
+    b = bin_chunk(x, w, 0.0, 0.25, 5, (0.0, 1.0))
+    assert (b.on_lower, b.on_upper, b.on_sum_w2) == (3.0, 1.0, 1.0 + 4.0 + 0.25 + 0.25)
+    both = b + bin_chunk(np.array([0.0]), None, 0.0, 0.25, 5, (0.0, 1.0))
+    assert (both.on_lower, both.on_upper) == (4.0, 1.0)
+    assert bin_chunk(x, w, 0.0, 0.25, 5).on_lower == 0.0  # no bounds given: none recorded
+
+
 dask = pytest.importorskip("dask")
 
 
@@ -252,3 +281,15 @@ def test_dask_out_of_bounds_and_nan_are_errors() -> None:
         BoundedKDE(bounds=(0, None), method="reflect").fit(
             da.from_array(np.array([0.5, np.nan]), chunks=1)
         )
+
+
+def test_dask_leaves_observations_on_a_bound_out_of_the_rule_as_fit_does() -> None:
+    import dask.array as da
+
+    rng = np.random.default_rng(4)
+    x = rng.exponential(size=3000)
+    x[rng.permutation(3000)[:300]] = 0.0
+    one = BoundedKDE(bounds=(0.0, None), method="linear-mbc").fit(x)
+    kde = BoundedKDE(bounds=(0.0, None), method="linear-mbc").fit(da.from_array(x, chunks=700))
+    assert kde.bandwidth_ == pytest.approx(one.bandwidth_, rel=1e-9)
+    np.testing.assert_allclose(kde.pdf([0.0, 1.0]), one.pdf([0.0, 1.0]), rtol=1e-9)

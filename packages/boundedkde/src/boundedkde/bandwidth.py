@@ -90,9 +90,17 @@ def _binned_moments(counts: FloatArray, lo: float, hi: float) -> tuple[float, fl
 
 
 def _binned_iqr(counts: FloatArray, lo: float, hi: float) -> float:
+    """Interquartile range of linearly binned weights.
+
+    A node's weight is spread half below and half above it, so the distribution
+    function at node ``i`` is the weight of the nodes before it plus half its own (the
+    trapezoid rule), and the quantiles interpolate linearly between nodes. The
+    convention is symmetric: mirrored data have the same IQR, also when most of the
+    weight sits on one end node (a heavy tail on a coarse grid).
+    """
     nodes = grid_nodes(lo, hi, counts.size)
-    cum = np.cumsum(counts)
-    cum /= cum[-1]
+    cum = np.cumsum(counts) - 0.5 * counts
+    cum /= float(np.sum(counts))
     q25, q75 = np.interp([0.25, 0.75], cum, nodes)
     return float(q75 - q25)
 

@@ -375,7 +375,11 @@ class BoundedKDE:
                 self.pole_tests_,
                 self.scale_check_,
             )
-        if isinstance(bandwidth, str) and (transform is None or transform.keeps_bound):
+        if (
+            isinstance(bandwidth, str)
+            and (transform is None or transform.keeps_bound)
+            and _bound_atoms(xa, w, bounds) is not None  # else the rule sees them all
+        ):
             _warn_bound_atoms(xa, w, bounds, bandwidth)
         fit_kw = {"bandwidth": bandwidth, "kernel": kernel, "grid_size": grid_size}
         # A float or callable bandwidth is in data units: no change of scale under it.
@@ -454,7 +458,12 @@ class BoundedKDE:
             # nodes); it becomes a grid end again if the kernel reaches it.
             data, dmin, dmax = xa, float(xa.min()), float(xa.max())
             grid_bounds = _near_bounds(bounds, dmin, dmax)
-        atoms = _bound_atoms(data, w, fit_bounds) if isinstance(bandwidth, str) else None
+        # Observations on a bound: only where the scale keeps its bounds (data scale,
+        # log1p); under log/logit/probit fit_bounds are the data scale's and no datum
+        # can be on them (they map to infinity).
+        atoms = None
+        if isinstance(bandwidth, str) and (transform is None or transform.keeps_bound):
+            atoms = _bound_atoms(data, w, fit_bounds)
         m = grid_size if grid_size is not None else DEFAULT_GRID_SIZE
         while True:
             glo, ghi = _binning_range(dmin, dmax, grid_bounds)
@@ -577,7 +586,7 @@ class BoundedKDE:
         state = state.extend(
             min(dmin, state.grid_lo), max(dmax, state.grid_hi), max_size=MAX_GRID_SIZE
         )
-        chunk = bin_chunk(xa, w, state.grid_lo, state.step, state.counts.size)
+        chunk = bin_chunk(xa, w, state.grid_lo, state.step, state.counts.size, bounds)
         if not chunk.total_weight > 0:
             raise RuntimeError(  # pragma: no cover - the grid was extended to the chunk
                 f"internal error: a chunk in [{dmin}, {dmax}] fell outside the stream's grid "
@@ -617,9 +626,27 @@ class BoundedKDE:
             raise ValueError("weights must not all be zero; got a total weight of 0")
         self._nd = None
         self.d_ = 1
-        _, _, _, kernel, grid_size = self._check_params()
+        _, _, bandwidth, kernel, grid_size = self._check_params()
         m = grid_size if grid_size is not None else DEFAULT_GRID_SIZE
         data_range = (binned.data_min, binned.data_max)
+        atoms = None
+        on_bounds = binned.on_lower + binned.on_upper
+        rest = binned.total_weight - on_bounds
+        if isinstance(bandwidth, str) and on_bounds > 0 and rest > 0:
+            # As fit(): observations on a bound are left out of a named rule (_bound_atoms).
+            atoms = BoundAtoms(
+                binned.on_lower, binned.on_upper, rest * rest / (binned.sum_w2 - binned.on_sum_w2)
+            )
+            for weight, bound in ((binned.on_lower, lo), (binned.on_upper, hi)):
+                if weight > 0:
+                    logger.warning(
+                        "observations with %.3g%% of the weight lie exactly on the bound %s: "
+                        "the estimate spreads them over about one bandwidth next to the bound, "
+                        "and the %r bandwidth is chosen from the other observations",
+                        100.0 * weight / binned.total_weight,
+                        bound,
+                        bandwidth,
+                    )
         # As in fit(): a finite bound far from the data is an open side of the grid
         # until the kernel reaches it.
         grid_bounds = _near_bounds(bounds, *data_range)
@@ -640,6 +667,7 @@ class BoundedKDE:
                 bounds,
                 grid_bounds,
                 refine if refinable else None,
+                atoms,
             )
             reached = _reached_bounds(bounds, grid_bounds, data_range, kernel, self.bandwidth_)
             if reached == grid_bounds:
@@ -742,11 +770,12 @@ class BoundedKDE:
         bounds: BoundsLike,
         grid_bounds: BoundsLike,
         refine: Callable[[int], FloatArray] | None = None,
+        atoms: BoundAtoms | None = None,
     ) -> BoundedKDE:
         """Fit binned counts whose grid ends on the finite bounds in ``grid_bounds``
         (the others, far from the data, are open sides of the grid); ``refine(m)`` gives
         the counts on ``m`` nodes of the same range, for a bandwidth narrow against the
-        spacing."""
+        spacing; ``atoms``, the weight on the bounds left out of a named rule."""
         _, method, bandwidth, kernel, _ = self._check_params()
         if method in TRANSFORM_METHODS or callable(bandwidth):
             raise ValueError(
@@ -773,6 +802,7 @@ class BoundedKDE:
             kernel=kernel,
             refine=refine,
             raw=None,
+            atoms=atoms,
         )
         self.bounds_ = bounds
         self.method_ = method
@@ -1122,7 +1152,9 @@ class BoundedKDE:
 
         For each mass ``p`` the largest level ``c`` with :math:`\\int_{f \\ge c} f \\ge p`
         (Hyndman 1996, "Computing and graphing highest density regions"), computed on
-        the fitted grid with trapezoid weights; contour plots draw these levels.
+        the fitted grid with trapezoid weights (for the transform methods, the
+        transformed scale's grid, with the density mapped back); contour plots draw
+        these levels.
 
         Parameters
         ----------
@@ -1152,13 +1184,23 @@ class BoundedKDE:
         p = np.atleast_1d(np.asarray(probs, dtype=float))
         if p.ndim != 1 or not np.all((p > 0) & (p < 1)):
             raise ValueError(f"probs of hdr_levels must be masses in (0, 1); got {probs!r}")
-        pts, dens = self.grid(None if self._transform is None else 8193)
-        cell = np.diff(pts)
-        wts = np.zeros_like(pts)
-        wts[:-1] += cell / 2
-        wts[1:] += cell / 2
+        d = self._density
+        nodes = d.nodes()
+        wts = np.full(nodes.shape, d.spacing)
+        wts[[0, -1]] /= 2  # trapezoid weights on the fitted grid
+        mass = d.values * wts
+        dens = d.values
+        if self._transform is not None:
+            # The fitted grid is on the transformed scale, where it resolves the estimate
+            # (an equidistant data-scale grid need not: heavy tails, poles). Mass is
+            # g dy there; the density whose level is sought is f = g T'(x).
+            t, b = self._transform, self.bounds_
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                x = t.inverse(nodes, b)
+                dens = d.values * np.exp(t.log_jacobian(x, b))
+            dens = np.where(np.isfinite(dens), dens, 0.0)
         order = np.argsort(dens)[::-1]
-        cum = np.cumsum((dens * wts)[order])
+        cum = np.cumsum(mass[order])
         cum /= cum[-1]
         k = np.minimum(np.searchsorted(cum, p, side="left"), dens.size - 1)
         return np.asarray(dens[order][k], dtype=float)
@@ -1272,7 +1314,7 @@ def _warn_bound_atoms(
         if not on.any():
             continue
         logger.warning(
-            "%d observation(s) (%.3g%% of the weight) lie exactly on the bound %s: a "
+            "%d observation(s) with %.3g%% of the weight lie exactly on the bound %s: a "
             "density has no point mass there, so the estimate spreads them over about one "
             "bandwidth next to the bound, and the %r bandwidth is chosen from the other "
             "observations. To keep a point mass, estimate the data off the bound and add "

@@ -178,14 +178,26 @@ class KernelDensity(BaseEstimator):
         The grid estimate is exactly 0 beyond the kernel's reach of every observation,
         whose log is -inf; a held-out point there would make a cross-validated score
         infinite. Far from the data the boundary corrections do not act on open sides,
-        so the plain Gaussian sum with the fitted kernel covariance gives the tail.
+        so the plain Gaussian sum with the fitted kernel covariance gives the tail (for a
+        1-D transform fit, on the transformed scale times the Jacobian).
         """
         kde = self.kde_
-        if kde.kernel != "gaussian" or getattr(kde, "transform_", None) is not None:
+        if kde.kernel != "gaussian":
+            return None
+        from boundedkde.scipy_compat import gaussian_kde
+
+        transform = getattr(kde, "_transform", None)
+        if transform is not None and X.shape[1] == 1:
+            # A transform fit (explicit, or auto's pole, zero or heavy-tail picks): the
+            # same Gaussian sum on the transformed scale, with the Jacobian.
+            y = transform.forward(X[:, 0], kde.bounds_)
+            tail_y = gaussian_kde(y[None, :], weights=sample_weight, mode="exact")
+            tail_y._use_covariance(np.array([[float(kde.bandwidth_) ** 2]]))
+            return _TransformedTail(tail_y, transform, kde.bounds_)
+        if getattr(kde, "transform_", None) is not None:
             return None
         if any(isinstance(m, str) and m.startswith("transform") for m in np.ravel(kde.method_)):
             return None
-        from boundedkde.scipy_compat import gaussian_kde
 
         tail = gaussian_kde(X.T, weights=sample_weight, mode="exact")
         # 1-D bandwidth_ is the kernel sd; 2-D/3-D bandwidth_ is the kernel covariance H.
@@ -247,3 +259,25 @@ class KernelDensity(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         return tags
+
+
+class _TransformedTail:
+    """``logpdf`` of a Gaussian sum made on a transformed scale, on the data scale."""
+
+    def __init__(self, tail_y: Any, transform: Any, bounds: Any) -> None:
+        self.tail_y = tail_y
+        self.transform = transform
+        self.bounds = bounds
+
+    def logpdf(self, pts: ArrayLike) -> FloatArray:
+        x = np.asarray(pts, dtype=np.float64).ravel()
+        out = np.full(x.shape, -np.inf)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            y = self.transform.forward(x, self.bounds)
+            ok = np.isfinite(y)  # a bound that the transform sends to infinity: density 0
+            if ok.any():
+                out[ok] = self.tail_y.logpdf(y[ok][None, :]) + self.transform.log_jacobian(
+                    x[ok], self.bounds
+                )
+        out[~np.isfinite(out)] = -np.inf
+        return out

@@ -19,6 +19,7 @@ binning (:meth:`BinnedData.coarsen`).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -49,6 +50,11 @@ class BinnedData:
         Sum of weights and of squared weights (Kish's :math:`n_{eff} = (\\sum w)^2/\\sum w^2`).
     data_min, data_max : float
         Range of the observations with positive weight (NaN when a chunk had NaN).
+    on_lower, on_upper, on_sum_w2 : float
+        Weight of the observations exactly on the lower and upper bound passed to
+        :func:`bin_chunk`, and the sum of their squared weights (0 when no bounds were
+        passed): the estimator leaves them out of a named bandwidth rule, as ``fit``
+        does.
     """
 
     grid_lo: float
@@ -58,15 +64,16 @@ class BinnedData:
     sum_w2: float
     data_min: float
     data_max: float
+    on_lower: float = 0.0
+    on_upper: float = 0.0
+    on_sum_w2: float = 0.0
 
     @property
     def grid_hi(self) -> float:
         return self.grid_lo + self.step * (self.counts.size - 1)
 
     def _with(self, grid_lo: float, step: float, counts: FloatArray) -> BinnedData:
-        return BinnedData(
-            grid_lo, step, counts, self.total_weight, self.sum_w2, self.data_min, self.data_max
-        )
+        return dataclasses.replace(self, grid_lo=grid_lo, step=step, counts=counts)
 
     def extend(self, lo: float, hi: float, max_size: int | None = None) -> BinnedData:
         """The same counts on a grid extended by whole nodes to cover ``[lo, hi]``.
@@ -142,6 +149,9 @@ class BinnedData:
             self.sum_w2 + other.sum_w2,
             _nan_min(self.data_min, other.data_min),
             _nan_max(self.data_max, other.data_max),
+            self.on_lower + other.on_lower,
+            self.on_upper + other.on_upper,
+            self.on_sum_w2 + other.on_sum_w2,
         )
 
 
@@ -155,14 +165,20 @@ def _nan_max(a: float, b: float) -> float:
 
 
 def bin_chunk(
-    x: FloatArray, weights: FloatArray | None, grid_lo: float, step: float, size: int
+    x: FloatArray,
+    weights: FloatArray | None,
+    grid_lo: float,
+    step: float,
+    size: int,
+    bounds: tuple[Bound, Bound] = (None, None),
 ) -> BinnedData:
     """Bin one chunk on the grid ``grid_lo + k * step`` (pure; runs on a worker).
 
     NaN or inf in the chunk makes ``data_min``/``data_max`` non-finite, which the caller
     reports; data beyond the grid is the caller's to prevent (the grid is chosen from
     the bounds or the data range first). Points with zero weight are left out (they
-    may lie anywhere).
+    may lie anywhere). With ``bounds``, the weight of the points exactly on a finite
+    bound is recorded (``on_lower``, ``on_upper``, ``on_sum_w2``).
     """
     x = np.asarray(x, dtype=np.float64).ravel()
     w = None if weights is None else np.asarray(weights, dtype=np.float64).ravel()
@@ -193,7 +209,15 @@ def bin_chunk(
     counts = linear_binning(x, w, grid_lo, grid_hi, size)
     total = float(x.size) if w is None else float(w.sum())
     sum_w2 = float(x.size) if w is None else float(np.dot(w, w))
-    return BinnedData(grid_lo, step, counts, total, sum_w2, dmin, dmax)
+    on: list[float] = [0.0, 0.0, 0.0]
+    for side, bound in enumerate(bounds):
+        if bound is not None:
+            hit = x == bound
+            if hit.any():
+                wh = np.ones(int(hit.sum())) if w is None else w[hit]
+                on[side] += float(wh.sum())
+                on[2] += float(np.dot(wh, wh))
+    return BinnedData(grid_lo, step, counts, total, sum_w2, dmin, dmax, on[0], on[1], on[2])
 
 
 def is_dask_collection(x: Any) -> bool:
@@ -270,7 +294,7 @@ def bin_dask(
         warr = warr.rechunk(arr.chunks)
     lo, hi = bounds
     if lo is not None and hi is not None and math.isfinite((hi - lo) / grid_size):
-        first = _bin_pass(dask, arr, warr, lo, hi, grid_size)
+        first = _bin_pass(dask, arr, warr, lo, hi, grid_size, bounds)
         dmin, dmax = first.data_min, first.data_max
         if (
             layout is None
@@ -290,7 +314,7 @@ def bin_dask(
     glo = grid[0] if grid[0] is not None else dmin - pad * width
     ghi = grid[1] if grid[1] is not None else dmax + pad * width
     glo, ghi = min(glo, dmin), max(ghi, dmax)
-    return _bin_pass(dask, arr, warr, glo, ghi, grid_size)
+    return _bin_pass(dask, arr, warr, glo, ghi, grid_size, bounds)
 
 
 def _data_range(dask: Any, arr: Any, warr: Any) -> tuple[float, float]:
@@ -319,13 +343,22 @@ def _data_range(dask: Any, arr: Any, warr: Any) -> tuple[float, float]:
     return dmin, dmax
 
 
-def _bin_pass(dask: Any, arr: Any, warr: Any, glo: float, ghi: float, grid_size: int) -> BinnedData:
-    """One pass: bin every chunk on ``grid_size`` nodes over ``[glo, ghi]`` and sum."""
+def _bin_pass(
+    dask: Any,
+    arr: Any,
+    warr: Any,
+    glo: float,
+    ghi: float,
+    grid_size: int,
+    bounds: tuple[Bound, Bound] = (None, None),
+) -> BinnedData:
+    """One pass: bin every chunk on ``grid_size`` nodes over ``[glo, ghi]`` and sum
+    (recording the weight on the finite ``bounds``, see :func:`bin_chunk`)."""
     step = (ghi - glo) / (grid_size - 1)
     blocks = arr.to_delayed().ravel()
     wblocks = [None] * len(blocks) if warr is None else list(warr.to_delayed().ravel())
     parts = [
-        dask.delayed(bin_chunk)(b, wb, glo, step, grid_size)
+        dask.delayed(bin_chunk)(b, wb, glo, step, grid_size, bounds)
         for b, wb in zip(blocks, wblocks, strict=True)
     ]
     # Pairwise tree reduction keeps each task's inputs to two count vectors.
