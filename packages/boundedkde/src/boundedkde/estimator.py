@@ -375,13 +375,25 @@ class BoundedKDE:
                 self.pole_tests_,
                 self.scale_check_,
             )
+        # Observations exactly on a bound (only possible where the data touch it), left out
+        # of a named rule; only on a scale that keeps the bounds (data, log1p): log and
+        # probit send them to infinity and refuse them.
+        atoms = None
         if (
             isinstance(bandwidth, str)
             and (transform is None or transform.keeps_bound)
-            and _bound_atoms(xa, w, bounds) is not None  # else the rule sees them all
+            and ((lo is not None and xmin == lo) or (hi is not None and xmax == hi))
         ):
-            _warn_bound_atoms(xa, w, bounds, bandwidth)
-        fit_kw = {"bandwidth": bandwidth, "kernel": kernel, "grid_size": grid_size}
+            atoms = _bound_atoms(xa, w, bounds)
+            if atoms is not None:  # else the rule sees them all
+                _warn_bound_atoms(xa, w, bounds, bandwidth)
+        fit_kw = {
+            "bandwidth": bandwidth,
+            "kernel": kernel,
+            "grid_size": grid_size,
+            "atoms": atoms,
+            "data_range": (xmin, xmax),
+        }
         # A float or callable bandwidth is in data units: no change of scale under it.
         rescue = (
             auto
@@ -434,12 +446,17 @@ class BoundedKDE:
         bandwidth: Any,
         kernel: Kernel,
         grid_size: int | None,
+        atoms: BoundAtoms | None,
         fallback: bool,
+        data_range: tuple[float, float],
     ) -> bool:
         """Bin and fit on the data scale or the transformed one; return whether a grid
         of at most ``MAX_GRID_SIZE`` nodes can resolve the bandwidth (``_fit_grid``).
         ``fallback``: the caller has a fallback for an unresolvable bandwidth (then
-        nothing is fitted and no warning is logged in that case)."""
+        nothing is fitted and no warning is logged in that case). ``atoms``: the weight
+        on the bounds, left out of a named rule (the same on the log1p scale, whose
+        bounds are the images of the data scale's). ``data_range``: ``(min, max)`` of
+        ``xa`` (known to the caller; a pass over big data saved)."""
         fit_bounds: BoundsLike = bounds
         if transform is not None:
             data = _to_transformed(xa, w, bounds, transform, method)
@@ -456,14 +473,8 @@ class BoundedKDE:
             # A finite bound beyond where an open side's grid would end is laid out as an
             # open side first (a grid stretched to a far bound would leave the data a few
             # nodes); it becomes a grid end again if the kernel reaches it.
-            data, dmin, dmax = xa, float(xa.min()), float(xa.max())
+            data, (dmin, dmax) = xa, data_range
             grid_bounds = _near_bounds(bounds, dmin, dmax)
-        # Observations on a bound: only where the scale keeps its bounds (data scale,
-        # log1p); under log/logit/probit fit_bounds are the data scale's and no datum
-        # can be on them (they map to infinity).
-        atoms = None
-        if isinstance(bandwidth, str) and (transform is None or transform.keeps_bound):
-            atoms = _bound_atoms(data, w, fit_bounds)
         m = grid_size if grid_size is not None else DEFAULT_GRID_SIZE
         while True:
             glo, ghi = _binning_range(dmin, dmax, grid_bounds)
