@@ -542,3 +542,16 @@ def test_grid_has_finite_near_bounds_exactly_as_end_points(
             assert pts[-1] == hi
         # exact on the fitted grid; the trapezoid rule's error on 257 points otherwise
         assert np.trapezoid(dens, pts) == pytest.approx(1.0, abs=tol)
+
+
+def test_auto_does_not_transform_a_pole_when_data_sit_on_the_other_bound() -> None:
+    # A pole at 0 and five values exactly on 1: the probit transform cannot take them,
+    # and auto used to pick it anyway (fit raised "needs x strictly inside bounds").
+    x = np.concatenate([np.random.default_rng(0).uniform(size=2000) ** 2, np.ones(5)])
+    kde = BoundedKDE(bounds=(0, 1)).fit(x)
+    assert kde.pole_tests_[0] is not None
+    assert kde.pole_tests_[0].pole
+    assert kde.method_ == "linear-mbc"
+    X = np.column_stack([x, np.random.default_rng(1).normal(size=x.size)])
+    nd = BoundedKDE(bounds=[(0, 1), (None, None)]).fit(X)
+    assert nd.method_[0] == "linear-mbc"

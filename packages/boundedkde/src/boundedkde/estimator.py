@@ -1278,6 +1278,17 @@ class BoundAtoms:
     n_eff: float
 
 
+def _on_a_bound(x: FloatArray, w: FloatArray | None, bounds: BoundsLike) -> bool:
+    """Whether an observation with positive weight lies exactly on a finite bound."""
+    xs = x if w is None else x[w > 0]
+    if not xs.size:
+        return False
+    lo, hi = bounds
+    return (lo is not None and float(np.min(xs)) <= lo) or (
+        hi is not None and float(np.max(xs)) >= hi
+    )
+
+
 def _on_bounds(
     x: FloatArray, bounds: BoundsLike
 ) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
@@ -1576,6 +1587,11 @@ def auto_method(
     poles = (lo_t is not None and lo_t.pole, hi_t is not None and hi_t.pole)
     zeros = (lo_t is not None and lo_t.zero, hi_t is not None and hi_t.zero)
     method = select_method(bounded, poles, zeros)
+    if method == "transform-mbc" and _on_a_bound(x, w, bounds):
+        # The pole or zero is at one bound, but data lie exactly on a bound (skipped by
+        # its test): the transform would send them to infinity (and refuses them).
+        logger.info("auto: data lie exactly on a bound, which the transform cannot take")
+        return "linear-mbc", tests, None
     if method != "transform-mbc" or any(poles):
         return method, tests, None
     check = _scale_check(x, w, bounds, transform(), bandwidth, kernel, grid_size)
