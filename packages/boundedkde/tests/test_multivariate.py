@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 
 import numpy as np
 import pytest
@@ -601,3 +602,25 @@ def test_inf_error_names_axis() -> None:
     x[7, 2] = np.inf
     with pytest.raises(ValueError, match=r"finite; got 1 rows with NaN or inf \(on axes \[2\]\)"):
         fit_nd(x, None, [(None, None)] * 3)
+
+
+def test_observations_on_a_bound_are_left_out_of_an_axis_bandwidth(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # 10 % zeros on a [0, inf) axis: ISJ resolved them as a spike and the axis fell back
+    # to Silverman with a message calling the data discrete; now the ISJ bandwidth comes
+    # from the other observations, as in 1-D.
+    rng = np.random.default_rng(0)
+    x = rng.exponential(size=2000)
+    x[:200] = 0.0
+    X = np.column_stack([x, rng.normal(size=2000)])
+    with caplog.at_level(logging.WARNING, logger="boundedkde.multivariate"):
+        kde = BoundedKDE(bounds=[(0, None), (None, None)]).fit(X)
+    assert "lie exactly on a bound of axis 0" in caplog.text
+    assert "look discrete" not in caplog.text
+    alone = BoundedKDE(bounds=[(0, None), (None, None)]).fit(X[200:])
+    sd = np.sqrt(np.diag(kde.bandwidth_))
+    sd_alone = np.sqrt(np.diag(alone.bandwidth_))
+    np.testing.assert_allclose(sd, sd_alone, rtol=0.1)
+    pts = np.array([[0.5, 0.0], [1.0, 0.0], [2.0, 0.0]])
+    np.testing.assert_allclose(kde.pdf(pts), 0.9 * alone.pdf(pts), rtol=0.05)

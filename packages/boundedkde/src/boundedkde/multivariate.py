@@ -47,7 +47,7 @@ from scipy.special import logsumexp
 from . import _nd_grid as g
 from ._inputs import to_float_array
 from .bandwidth import isj, silverman
-from .estimator import _binning_range, auto_method
+from .estimator import _binning_range, _bound_atoms, auto_method
 from .transforms import TRANSFORMS, default_transform
 
 __all__ = ["ND_BANDWIDTHS", "ND_METHODS", "NDFit", "fit_nd", "mbc_scale_nd"]
@@ -1256,7 +1256,10 @@ def _isj_fused(
         hist = hists[i]
         assert hist is not None
         glo, ghi = ranges[i]
-        h[i] = isj(hist, glo, ghi, n_eff)
+        hist, axis_neff = _without_bound_atoms(
+            z[:, i], w, zbounds[i], (glo, ghi), (float(zmin[i]), float(zmax[i])), hist, n_eff, i
+        )
+        h[i] = isj(hist, glo, ghi, axis_neff)
         spacing = (ghi - glo) / (ISJ_GRID - 1)
         if h[i] < spacing:
             # ISJ resolves the marginal into atoms (integer or heavily tied data): its
@@ -1266,7 +1269,7 @@ def _isj_fused(
             distinct = int(np.count_nonzero(hist))
             if all(int(np.count_nonzero(hh)) <= d + 1 for hh in hists if hh is not None):
                 _check_distinct_points(z, w)
-            fallback = silverman(hist, glo, ghi, n_eff)
+            fallback = silverman(hist, glo, ghi, axis_neff)
             logger.warning(
                 "ISJ bandwidth on axis %d (%.3g) is below its histogram spacing %.3g: the "
                 "data look discrete (%d distinct values); falling back to Silverman's "
@@ -1288,6 +1291,45 @@ def _isj_fused(
         logger.debug("fit_nd: ISJ bandwidth beyond the pilot layout; binning again")
         return hmat, None
     return hmat, (counts, lo_p, hi_p, act_p)
+
+
+def _without_bound_atoms(
+    col: FloatArray,
+    w: FloatArray | None,
+    bounds: Bound,
+    grid: tuple[float, float],
+    span: tuple[float, float],
+    hist: FloatArray,
+    n_eff: float,
+    axis: int,
+) -> tuple[FloatArray, float]:
+    """The axis's ISJ histogram without the observations exactly on a finite bound that
+    is an end of it, and the Kish size of the others (the 1-D core's ``_bound_atoms``: a
+    point mass on the bound would be resolved as a spike). Unchanged when there are
+    none, or when fewer than two distinct values would remain. ``span``: the column's
+    (min, max), so that data away from the bounds cost no pass."""
+    lo, hi = bounds
+    ends = (lo if grid[0] == lo else None, hi if grid[1] == hi else None)
+    touches = (ends[0] is not None and span[0] <= ends[0]) or (
+        ends[1] is not None and span[1] >= ends[1]
+    )
+    atoms = _bound_atoms(col, w, ends) if touches else None
+    if atoms is None:
+        return hist, n_eff
+    # hist holds counts (no weights) or the weights normalised to sum 1
+    unit = 1.0 if w is None else 1.0 / float(np.sum(w))
+    out = hist.copy()
+    out[0] = max(0.0, out[0] - unit * atoms.lower)
+    out[-1] = max(0.0, out[-1] - unit * atoms.upper)
+    total = float(col.size) if w is None else float(np.sum(w))
+    logger.warning(
+        "fit_nd: observations with %.3g%% of the weight lie exactly on a bound of axis %d: "
+        "a density has no point mass there, so the estimate spreads them over about one "
+        "bandwidth next to the bound, and the axis's ISJ bandwidth is chosen from the others",
+        100.0 * (atoms.lower + atoms.upper) / total,
+        axis,
+    )
+    return out, atoms.n_eff
 
 
 def _grid_estimate(
