@@ -74,3 +74,14 @@ def test_transform_fits_score_held_out_points_beyond_the_grid() -> None:
     assert np.isfinite(out).all()
     # far out, the log density falls off: Lomax(1/2) has f ~ x^-1.5 in its tail
     assert out[-1] < float(np.log(kd.kde_.pdf(float(train.max()) / 10)))
+
+
+def test_zero_weight_row_on_a_bound_does_not_break_a_transform_fit() -> None:
+    # Zero weights may lie anywhere; the transformed tail model mapped such a row on the
+    # bound to -inf and raised "dataset of gaussian_kde must be finite".
+    x = np.random.default_rng(2).uniform(size=300) ** 2
+    x[0] = 0.0
+    w = np.ones(x.size)
+    w[0] = 0.0
+    kd = KernelDensity(bounds=[[0, 1]], method="transform-mbc").fit(x[:, None], sample_weight=w)
+    assert np.isfinite(kd.score_samples(np.array([[0.3], [0.7]]))).all()

@@ -199,10 +199,30 @@ def test_bin_chunk_records_the_weight_on_the_bounds() -> None:
     x = np.array([0.0, 0.0, 0.5, 1.0, 1.0, 1.0])
     w = np.array([1.0, 2.0, 1.0, 0.5, 0.5, 0.0])
     b = bin_chunk(x, w, 0.0, 0.25, 5, (0.0, 1.0))
-    assert (b.on_lower, b.on_upper, b.on_sum_w2) == (3.0, 1.0, 1.0 + 4.0 + 0.25 + 0.25)
-    both = b + bin_chunk(np.array([0.0]), None, 0.0, 0.25, 5, (0.0, 1.0))
-    assert (both.on_lower, both.on_upper) == (4.0, 1.0)
+    assert (b.on_lower, b.on_upper) == (3.0, 1.0)
+    assert (b.off_weight, b.off_sum_w2, b.off_min, b.off_max) == (1.0, 1.0, 0.5, 0.5)
+    both = b + bin_chunk(np.array([0.0, 0.25]), None, 0.0, 0.25, 5, (0.0, 1.0))
+    assert (both.on_lower, both.on_upper, both.off_weight) == (4.0, 1.0, 2.0)
+    assert (both.off_min, both.off_max) == (0.25, 0.5)
     assert bin_chunk(x, w, 0.0, 0.25, 5).on_lower == 0.0  # no bounds given: none recorded
+
+
+def test_stream_keeps_atoms_in_the_rule_where_fit_does() -> None:
+    # One distinct value off the bounds: fit() keeps the on-bound data in the rule (else
+    # no spread is left); the stream must too, and a cancellation of separately rounded
+    # sums (off weight 1e-16 instead of 0) must not divide by zero.
+    x = np.array([0.0] * 10 + [0.5] * 10 + [1.0] * 5)
+    one = BoundedKDE(bounds=(0, 1), method="linear-mbc", bandwidth="silverman").fit(x)
+    kde = BoundedKDE(bounds=(0, 1), method="linear-mbc", bandwidth="silverman")
+    for chunk in np.array_split(x, 2):
+        kde.partial_fit(chunk)
+    assert kde.bandwidth_ == pytest.approx(one.bandwidth_, rel=1e-9)
+    w = np.array([0.1, 0.2, 0.3])
+    x3 = np.array([0.0, 1.0, 1.0])
+    kw = {"bounds": (0, 1), "method": "linear-mbc", "bandwidth": "silverman"}
+    one = BoundedKDE(**kw).fit(x3, weights=w)
+    kde = BoundedKDE(**kw).partial_fit(x3, weights=w)  # raised ZeroDivisionError
+    assert kde.bandwidth_ == pytest.approx(one.bandwidth_, rel=1e-9)
 
 
 dask = pytest.importorskip("dask")

@@ -641,12 +641,17 @@ class BoundedKDE:
         m = grid_size if grid_size is not None else DEFAULT_GRID_SIZE
         data_range = (binned.data_min, binned.data_max)
         atoms = None
-        on_bounds = binned.on_lower + binned.on_upper
-        rest = binned.total_weight - on_bounds
-        if isinstance(bandwidth, str) and on_bounds > 0 and rest > 0:
+        if (
+            isinstance(bandwidth, str)
+            and binned.on_lower + binned.on_upper > 0
+            and binned.off_max > binned.off_min  # two distinct values remain, as in fit()
+            and binned.off_sum_w2 > 0
+        ):
             # As fit(): observations on a bound are left out of a named rule (_bound_atoms).
             atoms = BoundAtoms(
-                binned.on_lower, binned.on_upper, rest * rest / (binned.sum_w2 - binned.on_sum_w2)
+                binned.on_lower,
+                binned.on_upper,
+                binned.off_weight * binned.off_weight / binned.off_sum_w2,
             )
             for weight, bound in ((binned.on_lower, lo), (binned.on_upper, hi)):
                 if weight > 0:

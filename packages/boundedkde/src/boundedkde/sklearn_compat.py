@@ -138,9 +138,8 @@ class KernelDensity(BaseEstimator):
             grid_size=self.grid_size,
         )
         kde.fit(Xa[:, 0] if d == 1 else Xa, weights=sample_weight)
-        self.kde_ = kde
-        self._tail = self._tail_model(Xa, sample_weight)
-        self.bandwidth_ = kde.bandwidth_
+        tail = self._tail_model(kde, Xa, sample_weight)
+        self.kde_, self._tail, self.bandwidth_ = kde, tail, kde.bandwidth_
         return self
 
     def _fit_direct(
@@ -172,7 +171,7 @@ class KernelDensity(BaseEstimator):
             kde._use_covariance(h * h * np.eye(X.shape[1]))
         return kde
 
-    def _tail_model(self, X: FloatArray, sample_weight: Any) -> Any:
+    def _tail_model(self, kde: BoundedKDE, X: FloatArray, sample_weight: Any) -> Any:
         """Direct Gaussian sum for points beyond the grid (held-out points far from the data).
 
         The grid estimate is exactly 0 beyond the kernel's reach of every observation,
@@ -181,7 +180,6 @@ class KernelDensity(BaseEstimator):
         so the plain Gaussian sum with the fitted kernel covariance gives the tail (for a
         1-D transform fit, on the transformed scale times the Jacobian).
         """
-        kde = self.kde_
         if kde.kernel != "gaussian":
             return None
         from boundedkde.scipy_compat import gaussian_kde
@@ -189,9 +187,14 @@ class KernelDensity(BaseEstimator):
         transform = getattr(kde, "_transform", None)
         if transform is not None and X.shape[1] == 1:
             # A transform fit (explicit, or auto's pole, zero or heavy-tail picks): the
-            # same Gaussian sum on the transformed scale, with the Jacobian.
-            y = transform.forward(X[:, 0], kde.bounds_)
-            tail_y = gaussian_kde(y[None, :], weights=sample_weight, mode="exact")
+            # same Gaussian sum on the transformed scale, with the Jacobian. Zero-weight
+            # rows may lie anywhere (on a bound: infinite there) and carry nothing.
+            x, sw = X[:, 0], sample_weight
+            if sw is not None:
+                sw = np.asarray(sw, dtype=np.float64)
+                x, sw = x[sw > 0], sw[sw > 0]
+            y = transform.forward(x, kde.bounds_)
+            tail_y = gaussian_kde(y[None, :], weights=sw, mode="exact")
             tail_y._use_covariance(np.array([[float(kde.bandwidth_) ** 2]]))
             return _TransformedTail(tail_y, transform, kde.bounds_)
         if getattr(kde, "transform_", None) is not None:

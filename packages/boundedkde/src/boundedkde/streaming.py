@@ -50,11 +50,14 @@ class BinnedData:
         Sum of weights and of squared weights (Kish's :math:`n_{eff} = (\\sum w)^2/\\sum w^2`).
     data_min, data_max : float
         Range of the observations with positive weight (NaN when a chunk had NaN).
-    on_lower, on_upper, on_sum_w2 : float
+    on_lower, on_upper : float
         Weight of the observations exactly on the lower and upper bound passed to
-        :func:`bin_chunk`, and the sum of their squared weights (0 when no bounds were
-        passed): the estimator leaves them out of a named bandwidth rule, as ``fit``
-        does.
+        :func:`bin_chunk` (0 when no bounds were passed): the estimator leaves them out
+        of a named bandwidth rule, as ``fit`` does.
+    off_weight, off_sum_w2, off_min, off_max : float
+        Sum of weights, of squared weights, and range of the other observations (summed
+        directly, not as differences, which would cancel): the rule's effective size,
+        and whether at least two distinct values remain.
     """
 
     grid_lo: float
@@ -66,7 +69,10 @@ class BinnedData:
     data_max: float
     on_lower: float = 0.0
     on_upper: float = 0.0
-    on_sum_w2: float = 0.0
+    off_weight: float = 0.0
+    off_sum_w2: float = 0.0
+    off_min: float = math.inf
+    off_max: float = -math.inf
 
     @property
     def grid_hi(self) -> float:
@@ -151,7 +157,10 @@ class BinnedData:
             _nan_max(self.data_max, other.data_max),
             self.on_lower + other.on_lower,
             self.on_upper + other.on_upper,
-            self.on_sum_w2 + other.on_sum_w2,
+            self.off_weight + other.off_weight,
+            self.off_sum_w2 + other.off_sum_w2,
+            min(self.off_min, other.off_min),
+            max(self.off_max, other.off_max),
         )
 
 
@@ -178,7 +187,8 @@ def bin_chunk(
     reports; data beyond the grid is the caller's to prevent (the grid is chosen from
     the bounds or the data range first). Points with zero weight are left out (they
     may lie anywhere). With ``bounds``, the weight of the points exactly on a finite
-    bound is recorded (``on_lower``, ``on_upper``, ``on_sum_w2``).
+    bound is recorded (``on_lower``, ``on_upper``), and the weight sums and range of the
+    others (``off_*``).
     """
     x = np.asarray(x, dtype=np.float64).ravel()
     w = None if weights is None else np.asarray(weights, dtype=np.float64).ravel()
@@ -209,15 +219,24 @@ def bin_chunk(
     counts = linear_binning(x, w, grid_lo, grid_hi, size)
     total = float(x.size) if w is None else float(w.sum())
     sum_w2 = float(x.size) if w is None else float(np.dot(w, w))
-    on: list[float] = [0.0, 0.0, 0.0]
-    for side, bound in enumerate(bounds):
-        if bound is not None:
-            hit = x == bound
-            if hit.any():
-                wh = np.ones(int(hit.sum())) if w is None else w[hit]
-                on[side] += float(wh.sum())
-                on[2] += float(np.dot(wh, wh))
-    return BinnedData(grid_lo, step, counts, total, sum_w2, dmin, dmax, on[0], on[1], on[2])
+    out = BinnedData(grid_lo, step, counts, total, sum_w2, dmin, dmax)
+    lo, hi = bounds
+    if (lo is None or dmin > lo) and (hi is None or dmax < hi):
+        return out  # no observation on a bound (or none given): nothing to record
+    on_lo = x == lo if lo is not None else np.zeros(x.shape, dtype=bool)
+    on_hi = x == hi if hi is not None else np.zeros(x.shape, dtype=bool)
+    off = ~(on_lo | on_hi)
+    ww = np.ones(x.shape) if w is None else w
+    wo = ww[off]
+    return dataclasses.replace(
+        out,
+        on_lower=float(ww[on_lo].sum()),
+        on_upper=float(ww[on_hi].sum()),
+        off_weight=float(wo.sum()),
+        off_sum_w2=float(np.dot(wo, wo)),
+        off_min=float(x[off].min()) if off.any() else math.inf,
+        off_max=float(x[off].max()) if off.any() else -math.inf,
+    )
 
 
 def is_dask_collection(x: Any) -> bool:
