@@ -386,7 +386,7 @@ class BoundedKDE:
         ):
             atoms = _bound_atoms(xa, w, bounds)
             if atoms is not None:  # else the rule sees them all
-                _warn_bound_atoms(xa, w, bounds, bandwidth)
+                _warn_bound_atoms(atoms, bounds, bandwidth)
         fit_kw = {
             "bandwidth": bandwidth,
             "kernel": kernel,
@@ -640,29 +640,10 @@ class BoundedKDE:
         _, _, bandwidth, kernel, grid_size = self._check_params()
         m = grid_size if grid_size is not None else DEFAULT_GRID_SIZE
         data_range = (binned.data_min, binned.data_max)
-        atoms = None
-        if (
-            isinstance(bandwidth, str)
-            and binned.on_lower + binned.on_upper > 0
-            and binned.off_max > binned.off_min  # two distinct values remain, as in fit()
-            and binned.off_sum_w2 > 0
-        ):
-            # As fit(): observations on a bound are left out of a named rule (_bound_atoms).
-            atoms = BoundAtoms(
-                binned.on_lower,
-                binned.on_upper,
-                binned.off_weight * binned.off_weight / binned.off_sum_w2,
-            )
-            for weight, bound in ((binned.on_lower, lo), (binned.on_upper, hi)):
-                if weight > 0:
-                    logger.warning(
-                        "observations with %.3g%% of the weight lie exactly on the bound %s: "
-                        "the estimate spreads them over about one bandwidth next to the bound, "
-                        "and the %r bandwidth is chosen from the other observations",
-                        100.0 * weight / binned.total_weight,
-                        bound,
-                        bandwidth,
-                    )
+        # As fit(): observations on a bound are left out of a named rule.
+        atoms = BoundAtoms.from_binned(binned) if isinstance(bandwidth, str) else None
+        if atoms is not None:
+            _warn_bound_atoms(atoms, bounds, bandwidth)
         # As in fit(): a finite bound far from the data is an open side of the grid
         # until the kernel reaches it.
         grid_bounds = _near_bounds(bounds, *data_range)
@@ -1275,12 +1256,33 @@ def marginal_1d(nd: NDFit, axis: int, kernel: str) -> BoundedKDE:
 
 @dataclass(frozen=True)
 class BoundAtoms:
-    """Weights of the observations exactly on the lower and upper finite bound, and the
-    Kish effective size of the others (what a named bandwidth rule is computed from)."""
+    """Weights of the observations exactly on the lower and upper finite bound, the Kish
+    effective size of the others (what a named bandwidth rule is computed from), the
+    total weight, and the number of observations on each bound where known."""
 
     lower: float
     upper: float
     n_eff: float
+    total: float
+    counts: tuple[int, int] | None = None
+
+    @classmethod
+    def from_binned(cls, binned: BinnedData) -> BoundAtoms | None:
+        """The atoms a stream or Dask fit recorded (:func:`bin_chunk` with bounds), on
+        the same terms as :func:`_bound_atoms`: ``None`` when there are none or fewer
+        than two distinct values remain off the bounds."""
+        if not (
+            binned.on_lower + binned.on_upper > 0
+            and binned.off_max > binned.off_min
+            and binned.off_sum_w2 > 0
+        ):
+            return None
+        return cls(
+            binned.on_lower,
+            binned.on_upper,
+            binned.off_weight * binned.off_weight / binned.off_sum_w2,
+            binned.total_weight,
+        )
 
 
 def _on_a_bound(x: FloatArray, w: FloatArray | None, bounds: BoundsLike) -> bool:
@@ -1313,41 +1315,39 @@ def _bound_atoms(x: FloatArray, w: FloatArray | None, bounds: BoundsLike) -> Bou
     distinct values would remain.
     """
     on_lo, on_hi = _on_bounds(x, bounds)
-    on = on_lo | on_hi
     if w is not None:
-        on &= w > 0
+        on_lo &= w > 0
+        on_hi &= w > 0
+    on = on_lo | on_hi
     if not on.any():
         return None
-    rest = x[~on] if w is None else x[~on & (w > 0)]
+    off = ~on if w is None else ~on & (w > 0)
+    rest = x[off]
     if rest.size < 2 or float(rest.max()) == float(rest.min()):
         return None
     ww = np.ones(x.shape) if w is None else w
-    off = ~on if w is None else ~on & (w > 0)
     return BoundAtoms(
         lower=float(np.sum(ww[on_lo])),
         upper=float(np.sum(ww[on_hi])),
-        n_eff=kish_neff(None if w is None else w[off], int(np.count_nonzero(off))),
+        n_eff=kish_neff(None if w is None else w[off], int(rest.size)),
+        total=float(np.sum(ww)),
+        counts=(int(np.count_nonzero(on_lo)), int(np.count_nonzero(on_hi))),
     )
 
 
-def _warn_bound_atoms(
-    x: FloatArray, w: FloatArray | None, bounds: BoundsLike, rule: str
-) -> None:
+def _warn_bound_atoms(atoms: BoundAtoms, bounds: BoundsLike, rule: str) -> None:
     """Tell the user that observations on a bound are smoothed, not kept as a point mass."""
-    on_lo, on_hi = _on_bounds(x, bounds)
-    ww = np.ones(x.shape) if w is None else w
-    total = float(np.sum(ww))
-    for on, bound in ((on_lo, bounds[0]), (on_hi, bounds[1])):
-        if not on.any():
+    for side, (weight, bound) in enumerate(((atoms.lower, bounds[0]), (atoms.upper, bounds[1]))):
+        if weight <= 0:
             continue
+        who = "observations" if atoms.counts is None else f"{atoms.counts[side]} observation(s)"
         logger.warning(
-            "%d observation(s) with %.3g%% of the weight lie exactly on the bound %s: a "
-            "density has no point mass there, so the estimate spreads them over about one "
-            "bandwidth next to the bound, and the %r bandwidth is chosen from the other "
-            "observations. To keep a point mass, estimate the data off the bound and add "
-            "the mass separately.",
-            int(np.count_nonzero(on)),
-            100.0 * float(np.sum(ww[on])) / total,
+            "%s with %.3g%% of the weight lie exactly on the bound %s: a density has no "
+            "point mass there, so the estimate spreads them over about one bandwidth next "
+            "to the bound, and the %r bandwidth is chosen from the other observations. To "
+            "keep a point mass, estimate the data off the bound and add the mass separately.",
+            who,
+            100.0 * weight / atoms.total,
             bound,
             rule,
         )

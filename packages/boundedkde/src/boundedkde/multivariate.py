@@ -1321,12 +1321,11 @@ def _without_bound_atoms(
     out = hist.copy()
     out[0] = max(0.0, out[0] - unit * atoms.lower)
     out[-1] = max(0.0, out[-1] - unit * atoms.upper)
-    total = float(col.size) if w is None else float(np.sum(w))
     logger.warning(
         "fit_nd: observations with %.3g%% of the weight lie exactly on a bound of axis %d: "
         "a density has no point mass there, so the estimate spreads them over about one "
         "bandwidth next to the bound, and the axis's ISJ bandwidth is chosen from the others",
-        100.0 * (atoms.lower + atoms.upper) / total,
+        100.0 * (atoms.lower + atoms.upper) / atoms.total,
         axis,
     )
     return out, atoms.n_eff
